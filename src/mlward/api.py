@@ -1,0 +1,82 @@
+"""Public use cases: the only entry points for the CLI, the service and Python users."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+
+from mlward import __version__
+from mlward.errors import InputError
+from mlward.options import ScanOptions
+from mlward.results import ArtifactResult, ScanReport, ScanSummary
+from mlward.scanning.engine import Scanner
+
+# Version-control metadata holds compressed copies of history, not artifacts anyone loads.
+_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]], *, follow_symlinks: bool = False) -> Iterator[str]:
+    """Every file under the given paths, in a stable order; a missing path is an error."""
+    for raw in paths:
+        path = os.fspath(raw)
+        if not os.path.lexists(path):
+            raise InputError(f"{path}: no such file or directory", fix="Check the path you passed to scan.")
+        if os.path.isdir(path) and (follow_symlinks or not os.path.islink(path)):
+            for root, dirs, files in os.walk(path, followlinks=follow_symlinks):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+                for name in sorted(files):
+                    yield os.path.join(root, name)
+        else:
+            yield path
+
+
+_worker_scanner: Scanner | None = None
+
+
+def _worker_init(options: ScanOptions) -> None:
+    global _worker_scanner  # noqa: PLW0603 - one scanner per worker process
+    _worker_scanner = Scanner(options)
+
+
+def _worker_scan(path: str) -> ArtifactResult:
+    assert _worker_scanner is not None
+    return _worker_scanner.scan_file(path)
+
+
+def scan(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], options: ScanOptions | None = None) -> ScanReport:
+    """Scan files and directories (recursively) without loading anything they contain."""
+    options = options or ScanOptions()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    started_at = datetime.now(UTC).isoformat()
+    started = time.perf_counter()
+    files = list(iter_files(paths, follow_symlinks=options.follow_symlinks))
+    progress = options.progress
+    results: list[ArtifactResult] = []
+    if options.jobs > 1 and len(files) > 1:
+        worker_options = ScanOptions(
+            allow=options.allow, limits=options.limits, jobs=1, fail_on=options.fail_on,
+            follow_symlinks=options.follow_symlinks,
+        )
+        with ProcessPoolExecutor(options.jobs, initializer=_worker_init, initargs=(worker_options,)) as pool:
+            chunk = max(1, min(64, len(files) // (options.jobs * 8) or 1))
+            for done, result in enumerate(pool.map(_worker_scan, files, chunksize=chunk), 1):
+                results.append(result)
+                if progress is not None:
+                    progress(done, len(files), result.path)
+    else:
+        scanner = Scanner(options)
+        for done, path in enumerate(files, 1):
+            results.append(scanner.scan_file(path))
+            if progress is not None:
+                progress(done, len(files), path)
+    duration = time.perf_counter() - started
+    return ScanReport(
+        tool_version=__version__,
+        started_at=started_at,
+        artifacts=tuple(results),
+        summary=ScanSummary.of(results, duration),
+    )

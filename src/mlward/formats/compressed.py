@@ -1,0 +1,143 @@
+"""Single-stream compression codecs (what joblib writes, and plain .gz/.bz2/.xz/.lz4/.zst files).
+
+Decompression streams with a byte limit and a ratio limit, so a bomb becomes a finding.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from mlward.storage.blobs import Blob
+
+# joblib < 0.10 wrote b"ZF" + a hex length padded to 19 bytes, then one zlib stream.
+_JOBLIB_ZFILE = b"ZF"
+_CHUNK = 1 << 20
+
+
+class DecompressionLimit(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    magic: tuple[bytes, ...]
+    make: Callable[[], Callable[[bytes, int], bytes]]
+    skip: int = 0
+
+
+def _zlib() -> Callable[[bytes, int], bytes]:
+    d = zlib.decompressobj()
+    return lambda data, limit: d.decompress(data, limit)
+
+
+def _gzip() -> Callable[[bytes, int], bytes]:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return lambda data, limit: d.decompress(data, limit)
+
+
+def _bz2() -> Callable[[bytes, int], bytes]:
+    d = bz2.BZ2Decompressor()
+    return lambda data, limit: d.decompress(data, limit)
+
+
+def _lzma() -> Callable[[bytes, int], bytes]:
+    d = lzma.LZMADecompressor()
+    return lambda data, limit: d.decompress(data, limit)
+
+
+def _lz4() -> Callable[[bytes, int], bytes]:
+    try:
+        import lz4.frame  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise UnsupportedCodec("lz4", "pip install lz4") from exc
+    d = lz4.frame.LZ4FrameDecompressor()
+    return lambda data, limit: d.decompress(data, limit)  # type: ignore[no-any-return]
+
+
+def _zstd() -> Callable[[bytes, int], bytes]:
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise UnsupportedCodec("zstd", "pip install zstandard") from exc
+    d = zstandard.ZstdDecompressor().decompressobj()
+    return lambda data, limit: d.decompress(data)  # type: ignore[no-any-return]
+
+
+class UnsupportedCodec(Exception):
+    def __init__(self, codec: str, fix: str) -> None:
+        super().__init__(codec)
+        self.codec = codec
+        self.fix = fix
+
+
+CODECS: tuple[Codec, ...] = (
+    Codec("gzip", (b"\x1f\x8b",), _gzip),
+    Codec("bz2", (b"BZh",), _bz2),
+    Codec("xz", (b"\xfd7zXZ\x00",), _lzma),
+    Codec("lzma", (b"\x5d\x00\x00",), _lzma),
+    Codec("lz4", (b"\x04\x22\x4d\x18",), _lz4),
+    Codec("zstd", (b"\x28\xb5\x2f\xfd",), _zstd),
+    Codec("joblib-zfile", (_JOBLIB_ZFILE,), _zlib, skip=21),
+    # zlib streams (joblib's default codec) start with 0x78 and a header checksum.
+    Codec("zlib", (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"), _zlib),
+)
+
+
+def sniff(head: bytes) -> Codec | None:
+    for codec in CODECS:
+        if head.startswith(codec.magic):
+            if codec.name == "joblib-zfile" and not _looks_like_zfile(head):
+                continue
+            return codec
+    return None
+
+
+def _looks_like_zfile(head: bytes) -> bool:
+    length = head[2:21].strip(b" \x00")
+    return length.startswith(b"0x") and all(c in b"0123456789abcdefx" for c in length.lower())
+
+
+def _chunks(blob: Blob, start: int) -> Iterator[bytes]:
+    pos = start
+    while pos < blob.size:
+        chunk = blob.read(pos, _CHUNK)
+        if not chunk:
+            return
+        pos += len(chunk)
+        yield chunk
+
+
+def decompress(codec: Codec, blob: Blob, max_bytes: int, max_ratio: int) -> bytes:
+    """Whole decompressed stream, or DecompressionLimit once a bound is passed."""
+    step = codec.make()
+    out = bytearray()
+    consumed = 0
+    for chunk in _chunks(blob, codec.skip):
+        consumed += len(chunk)
+        piece = step(chunk, max_bytes + 1 - len(out))
+        out += piece
+        _check(out, consumed, max_bytes, max_ratio)
+        # Drain what the decompressor holds back because of the output cap.
+        while True:
+            more = step(b"", max_bytes + 1 - len(out))
+            if not more:
+                break
+            out += more
+            _check(out, consumed, max_bytes, max_ratio)
+    return bytes(out)
+
+
+def _check(out: bytearray, consumed: int, max_bytes: int, max_ratio: int) -> None:
+    if len(out) > max_bytes:
+        raise DecompressionLimit(f"decompresses past the limit of {max_bytes} bytes")
+    if len(out) > 1 << 24 and len(out) > consumed * max_ratio:
+        raise DecompressionLimit(
+            f"decompression ratio above {max_ratio}:1 (a compression bomb)"
+        )

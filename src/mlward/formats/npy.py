@@ -1,0 +1,73 @@
+"""NumPy ``.npy``: magic, a Python-literal header, then raw data or (object dtype) a pickle."""
+
+from __future__ import annotations
+
+import ast
+import struct
+from dataclasses import dataclass
+
+NAME = "npy"
+MAGIC = b"\x93NUMPY"
+
+
+class NpyFormatError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    version: tuple[int, int]
+    descr: object
+    fortran_order: bool
+    shape: tuple[int, ...]
+    data_offset: int
+
+    @property
+    def has_object(self) -> bool:
+        return _descr_has_object(self.descr)
+
+
+def sniff(head: bytes) -> bool:
+    return head.startswith(MAGIC)
+
+
+def _descr_has_object(descr: object) -> bool:
+    if isinstance(descr, str):
+        return descr.lstrip("<>|=").startswith("O")
+    if isinstance(descr, list):
+        for field in descr:
+            if isinstance(field, tuple) and len(field) >= 2 and _descr_has_object(field[1]):
+                return True
+        return False
+    if isinstance(descr, tuple) and descr:
+        return _descr_has_object(descr[0])
+    return True  # an unknown description: treat as able to hold objects
+
+
+def read_header(head: bytes) -> NpyHeader:
+    """Parse the header from the first bytes of the file (the header is at most a few KiB)."""
+    if not head.startswith(MAGIC) or len(head) < 10:
+        raise NpyFormatError("not an .npy file")
+    major, minor = head[6], head[7]
+    if major == 1:
+        (length,) = struct.unpack_from("<H", head, 8)
+        start = 10
+    elif major in (2, 3):
+        (length,) = struct.unpack_from("<I", head, 8)
+        start = 12
+    else:
+        raise NpyFormatError(f"unknown .npy version {major}.{minor}")
+    raw = head[start : start + length]
+    if len(raw) < length:
+        raise NpyFormatError("header runs past the end of the data read")
+    text = raw.decode("utf-8" if major == 3 else "latin-1")
+    try:
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError) as exc:
+        raise NpyFormatError(f"header is not a Python literal: {exc}") from exc
+    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
+        raise NpyFormatError("header lacks descr, fortran_order or shape")
+    shape = header["shape"]
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise NpyFormatError(f"bad shape {shape!r}")
+    return NpyHeader((major, minor), header["descr"], bool(header["fortran_order"]), shape, start + length)

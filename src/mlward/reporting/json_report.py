@@ -1,0 +1,96 @@
+"""Machine-readable scan report; its shape is fixed by schemas/scan-report.schema.json."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from mlward.reporting._common import normalise_evidence
+
+if TYPE_CHECKING:
+    from mlward.results import ArtifactResult, Finding, MemberResult, ScanReport, ScanSummary
+
+SCHEMA_RESOURCE = "scan-report.schema.json"
+
+
+def load_report_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) that every ``render_json`` output satisfies."""
+    text = resources.files("mlward.schemas").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    schema = json.loads(text)
+    if not isinstance(schema, dict):
+        msg = f"{SCHEMA_RESOURCE} must hold a JSON object"
+        raise TypeError(msg)
+    return schema
+
+
+def render_json(report: ScanReport) -> str:
+    # ensure_ascii keeps lone surrogates from undecodable file names writable as UTF-8.
+    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+
+
+def report_to_dict(report: ScanReport) -> dict[str, Any]:
+    """The report as plain JSON data, keys in a fixed order so output is stable."""
+    return {
+        "schema_version": report.schema_version,
+        "tool": {"name": "mlward", "version": report.tool_version},
+        "started_at": report.started_at,
+        "verdict": report.verdict.value,
+        "summary": _summary(report.summary),
+        "artifacts": [_artifact(artifact) for artifact in report.artifacts],
+    }
+
+
+def _summary(summary: ScanSummary) -> dict[str, Any]:
+    return {
+        "artifacts": summary.artifacts,
+        "clean": summary.clean,
+        "suspicious": summary.suspicious,
+        "malicious": summary.malicious,
+        "inconclusive": summary.inconclusive,
+        "findings": summary.findings,
+        "duration_s": summary.duration_s,
+    }
+
+
+def _artifact(artifact: ArtifactResult) -> dict[str, Any]:
+    return {
+        "path": artifact.path,
+        "formats": list(artifact.formats),
+        "verdict": artifact.verdict.value,
+        "size": artifact.size,
+        "duration_s": artifact.duration_s,
+        "imports": list(artifact.imports),
+        "untrusted_imports": list(artifact.untrusted_imports),
+        "members": [_member(member) for member in artifact.members],
+        "findings": [_finding(finding) for finding in artifact.findings],
+    }
+
+
+def _member(member: MemberResult) -> dict[str, Any]:
+    return {
+        "member": member.member,
+        "formats": list(member.formats),
+        "verdict": member.verdict.value,
+        "size": member.size,
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    location = finding.location
+    return {
+        "rule_id": finding.rule_id,
+        "title": finding.title,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "location": {
+            "path": location.path,
+            "member": location.member,
+            "offset": location.offset,
+            "pickle_index": location.pickle_index,
+            "opcode": location.opcode,
+        },
+        "evidence": normalise_evidence(finding.evidence),
+        "incomplete": finding.incomplete,
+        "fix": finding.fix,
+    }

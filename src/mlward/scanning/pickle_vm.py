@@ -1,0 +1,656 @@
+"""Drive CPython's own unpicklers over a stream with every name replaced by an inert stub.
+
+No parser differential: the bytes are read by the very C unpickler ``pickle.load`` uses (and, when
+that one stops on an error, also by the pure-Python ``pickle._Unpickler`` that joblib uses), so
+every global a real loader would resolve passes through ``find_class`` here. ``find_class`` and
+``persistent_load`` never import anything: they return stub classes. Calling a stub, building
+one, or appending/setting items on one records an action and returns another stub. Nothing a
+scanned file names is ever imported or called.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import _pickle
+import codecs
+import copyreg
+import io
+import pickle
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mlward.options import Limits
+from mlward.scanning.policy import Decision, Policy, Trust
+
+_IDENTIFIER_PATH_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_."
+)
+
+# Functions that unpickle bytes they are given: their argument is scanned as a pickle of its own.
+NESTED_LOADERS = frozenset(
+    {
+        "pickle.loads",
+        "pickle._loads",
+        "_pickle.loads",
+        "dill.loads",
+        "dill._dill.loads",
+        "cloudpickle.loads",
+        "joblib.load",
+        "joblib.numpy_pickle.load",
+        "torch.load",
+        "torch.serialization.load",
+        "torch.storage._load_from_bytes",
+        "numpy.load",
+        "numpy.lib.npyio.load",
+        "numpy.loads",
+    }
+)
+# Pure decoders the analysis may evaluate on literal arguments to find such nested bytes.
+_DECODERS: dict[str, Callable[..., bytes]] = {}
+
+
+def _register_decoders() -> None:
+    import base64
+    import binascii
+
+    _DECODERS.update(
+        {
+            "base64.b64decode": base64.b64decode,
+            "base64.standard_b64decode": base64.standard_b64decode,
+            "base64.urlsafe_b64decode": base64.urlsafe_b64decode,
+            "base64.b32decode": base64.b32decode,
+            "base64.b16decode": base64.b16decode,
+            "base64.b85decode": base64.b85decode,
+            "base64.a85decode": base64.a85decode,
+            "binascii.a2b_base64": binascii.a2b_base64,
+            "binascii.unhexlify": binascii.unhexlify,
+            "binascii.a2b_hex": binascii.a2b_hex,
+            "builtins.bytes.fromhex": bytes.fromhex,
+            "_io.BytesIO": bytes,
+            "io.BytesIO": bytes,
+            "builtins.bytes": bytes,
+            "builtins.bytearray": bytes,
+        }
+    )
+
+
+_register_decoders()
+
+
+_JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+
+
+class LimitReached(Exception):
+    """A configured bound was hit; becomes an incomplete finding."""
+
+    def __init__(self, limit: str, detail: str) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.detail = detail
+
+
+class UnresolvableGlobal(Exception):
+    """The real loader would fail to import this name, so the stream ends here for it too."""
+
+
+@dataclass(frozen=True)
+class ImportSeen:
+    module: str
+    name: str
+    opcode: str
+    offset: int
+    pickle_index: int
+    decision: Decision
+    remapped_from: str | None = None
+
+    @property
+    def full(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the real loader would run: a call, an object creation or an implicit method."""
+
+    kind: str  # call | new | setstate | append | extend | add | setitem | persistent-id | ext
+    target: str
+    trusted: bool
+    on_global: bool
+    detail: str
+    offset: int
+    pickle_index: int
+
+
+@dataclass(frozen=True)
+class NestedPayload:
+    via: str
+    data: bytes
+    offset: int
+    pickle_index: int
+
+
+@dataclass(frozen=True)
+class PickleSpan:
+    index: int
+    start: int
+    end: int
+    error: str | None
+    engine: str
+
+
+@dataclass
+class StreamAnalysis:
+    imports: list[ImportSeen] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    nested: list[NestedPayload] = field(default_factory=list)
+    spans: list[PickleSpan] = field(default_factory=list)
+    limit: LimitReached | None = None
+    trailing_bytes: int = 0
+    joblib_arrays: int = 0
+    ext_codes: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _summarise(value: Any, budget: int = 160) -> str:
+    text = _render(value, 0)
+    return text if len(text) <= budget else text[: budget - 1] + "…"
+
+
+def _render(value: Any, depth: int) -> str:
+    if isinstance(value, StubMeta):
+        return value.mw_label
+    if depth > 3:
+        return "…"
+    if isinstance(value, tuple):
+        inner = ", ".join(_render(v, depth + 1) for v in value[:8])
+        return f"({inner}{', …' if len(value) > 8 else ''})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(v, depth + 1) for v in value[:8]) + "]"
+    if isinstance(value, dict):
+        items = list(value.items())[:6]
+        return "{" + ", ".join(f"{_render(k, depth + 1)}: {_render(v, depth + 1)}" for k, v in items) + "}"
+    if isinstance(value, (bytes, bytearray)):
+        return repr(bytes(value[:48])) + ("…" if len(value) > 48 else "")
+    return repr(value)[:120]
+
+
+class StubMeta(type):
+    """Metaclass of every stub. Stubs are classes so NEWOBJ, BUILD and calls all work on them."""
+
+    mw_session: _Session
+    mw_label: str
+    mw_global: str | None
+    mw_trusted: bool
+    mw_call: tuple[str, tuple[Any, ...]] | None
+    mw_state: Any
+    mw_joblib_wrapper: bool
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls.mw_session.on_call(cls, "call", args, kwargs)
+
+    def __setstate__(cls, state: Any) -> None:
+        cls.mw_session.on_setstate(cls, state)
+
+    def append(cls, item: Any) -> None:
+        cls.mw_session.on_mutate(cls, "append", (item,))
+
+    def extend(cls, items: Any) -> None:
+        cls.mw_session.on_mutate(cls, "extend", (items,))
+
+    def add(cls, item: Any) -> None:
+        cls.mw_session.on_mutate(cls, "add", (item,))
+
+    def __setitem__(cls, key: Any, value: Any) -> None:
+        cls.mw_session.on_mutate(cls, "setitem", (key, value))
+
+    def __repr__(cls) -> str:
+        return f"<stub {cls.mw_label}>"
+
+
+def _stub_new(cls: StubMeta, *args: Any, **kwargs: Any) -> Any:
+    return cls.mw_session.on_call(cls, "new", args, kwargs)
+
+
+_STUB_NEW = staticmethod(_stub_new)
+
+
+class _Session:
+    """State shared by the stubs and unpicklers while one stream is analysed."""
+
+    def __init__(self, policy: Policy, limits: Limits, deadline: float, reader: io.BytesIO) -> None:
+        self.policy = policy
+        self.limits = limits
+        self.deadline = deadline
+        self.reader = reader
+        self.base = 0
+        self.result = StreamAnalysis()
+        self.pickle_index = 0
+        self.engine = "c"
+        self._seen_imports: set[tuple[str, str, int]] = set()
+        self._seen_actions: set[tuple[str, str, str, int]] = set()
+        self._trusted_calls = 0
+        self.last_value: Any = None
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _offset(self) -> int:
+        return self.base + self.reader.tell()
+
+    def _check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise LimitReached("max_seconds", "time limit reached while reading a pickle")
+
+    def make_stub(
+        self,
+        label: str,
+        *,
+        trusted: bool,
+        global_name: str | None = None,
+        call: tuple[str, tuple[Any, ...]] | None = None,
+        joblib_wrapper: bool = False,
+    ) -> StubMeta:
+        stub = StubMeta(
+            "Stub",
+            (),
+            {
+                "__new__": _STUB_NEW,
+                "mw_session": self,
+                "mw_label": label,
+                "mw_global": global_name,
+                "mw_trusted": trusted,
+                "mw_call": call,
+                "mw_state": None,
+                "mw_joblib_wrapper": joblib_wrapper,
+            },
+        )
+        return stub
+
+    def record(self, kind: str, stub: StubMeta, detail: str) -> None:
+        key = (kind, stub.mw_label, detail[:64], self.pickle_index)
+        if stub.mw_trusted and stub.mw_global is None and kind in {"setstate", "setitem", "append", "extend", "add"}:
+            return  # implicit methods on objects built by trusted constructors are what they exist for
+        if key in self._seen_actions:
+            return
+        self._seen_actions.add(key)
+        self.result.actions.append(
+            Action(
+                kind=kind,
+                target=stub.mw_label,
+                trusted=stub.mw_trusted,
+                on_global=stub.mw_global is not None,
+                detail=detail,
+                offset=self._offset(),
+                pickle_index=self.pickle_index,
+            )
+        )
+
+    # -- unpickler hooks -------------------------------------------------------------------------
+    def find_class(self, module: str, name: str, opcode: str, remapped_from: str | None) -> StubMeta:
+        self._check()
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise UnresolvableGlobal("global names must be strings")
+        if not module or not name or not _IDENTIFIER_PATH_CHARS.issuperset(module + name):
+            # The real import fails on such a name, so nothing runs and the loader stops here.
+            raise UnresolvableGlobal(f"cannot import {module!r}.{name!r}")
+        decision = self.policy.decide(module, name)
+        key = (module, name, self.pickle_index)
+        if key not in self._seen_imports:
+            self._seen_imports.add(key)
+            if len(self._seen_imports) > self.limits.max_globals:
+                raise LimitReached("max_globals", "too many distinct globals in one stream")
+            self.result.imports.append(
+                ImportSeen(
+                    module, name, opcode, self._offset(), self.pickle_index, decision, remapped_from
+                )
+            )
+        full = f"{module}.{name}"
+        return self.make_stub(full, trusted=decision.trust is Trust.TRUSTED, global_name=full)
+
+    def persistent_load(self, pid: Any) -> StubMeta:
+        self._check()
+        stub = self.make_stub("persistent_load(…)", trusted=True)
+        self.result.actions.append(
+            Action(
+                "persistent-id", "persistent_load", True, False, _summarise(pid), self._offset(),
+                self.pickle_index,
+            )
+        )
+        return stub
+
+    def on_call(self, cls: StubMeta, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StubMeta:
+        self._check()
+        detail = _summarise(args if not kwargs else (*args, kwargs))
+        if cls.mw_global is None and kind == "call":
+            # Calling an object the stream itself created: no producer does that.
+            self.record("call-result", cls, detail)
+            trusted = False
+        else:
+            if not cls.mw_trusted:
+                self.record(kind, cls, detail)
+            else:
+                self._trusted_calls += 1
+            trusted = cls.mw_trusted
+        if cls.mw_global in NESTED_LOADERS:
+            self._nested_from_args(cls.mw_global, args)
+        return self.make_stub(
+            f"{cls.mw_label}(…)",
+            trusted=trusted,
+            call=(cls.mw_label, args),
+            joblib_wrapper=cls.mw_global == _JOBLIB_WRAPPER,
+        )
+
+    def _nested_from_args(self, loader: str, args: tuple[Any, ...]) -> None:
+        for arg in args[:1]:
+            data = _literal_bytes(arg)
+            if data is not None:
+                self.result.nested.append(NestedPayload(loader, data, self._offset(), self.pickle_index))
+
+    def on_setstate(self, cls: StubMeta, state: Any) -> None:
+        self._check()
+        if cls.mw_global is not None:
+            self.record("build-global", cls, _summarise(state))
+            return
+        cls.mw_state = state
+        if cls.mw_joblib_wrapper:
+            self._skip_joblib_array(cls, state)
+            return
+        if not cls.mw_trusted:
+            self.record("setstate", cls, _summarise(state))
+
+    def on_mutate(self, cls: StubMeta, kind: str, args: tuple[Any, ...]) -> None:
+        self._check()
+        if cls.mw_global is not None:
+            self.record(f"{kind}-global", cls, _summarise(args))
+        elif not cls.mw_trusted:
+            self.record(kind, cls, _summarise(args))
+
+    # -- joblib arrays sit inline in the stream, right after their wrapper's BUILD -----------
+    def _skip_joblib_array(self, wrapper: StubMeta, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise ValueError("joblib array wrapper state is not a dict")
+        shape = state.get("shape", ())
+        dtype = state.get("dtype")
+        count = 1
+        for dim in shape if isinstance(shape, tuple) else ():
+            count *= int(dim)
+        itemsize, has_object = _dtype_facts(dtype)
+        self.result.joblib_arrays += 1
+        reader = self.reader
+        if has_object:
+            if count == 0:
+                return
+            # The object array is a nested pickle read from the same file (joblib's inner
+            # Unpickler); analyse it in place so its globals are reported.
+            self.pickle_index += 1
+            nested_index = self.pickle_index
+            _run_one(self, reader, nested_index)
+            return
+        if state.get("numpy_array_alignment_bytes") is not None:
+            pad = reader.read(1)
+            if pad:
+                reader.seek(pad[0], io.SEEK_CUR)
+        nbytes = count * itemsize
+        end = reader.tell() + nbytes
+        if end > len(reader.getbuffer()):
+            raise ValueError("joblib array data runs past the end of the stream")
+        reader.seek(end)
+
+
+def _dtype_facts(dtype: Any) -> tuple[int, bool]:
+    """Item size and object-ness of a pickled numpy dtype, read from its stub without numpy."""
+    if not isinstance(dtype, StubMeta) or dtype.mw_call is None:
+        raise ValueError("joblib array wrapper has no dtype")
+    args = dtype.mw_call[1]
+    spec = args[0] if args else ""
+    if isinstance(spec, bytes):
+        spec = spec.decode("latin-1")
+    if not isinstance(spec, str) or not spec:
+        raise ValueError("unreadable dtype in joblib array wrapper")
+    state = dtype.mw_state
+    kind = spec[0]
+    digits = "".join(ch for ch in spec[1:] if ch.isdigit())
+    size = int(digits) if digits else 0
+    has_object = kind == "O"
+    if isinstance(state, tuple) and len(state) >= 8:
+        if isinstance(state[5], int) and state[5] > 0:
+            size = state[5]
+        if isinstance(state[7], int) and state[7] & 1:
+            has_object = True
+    if size <= 0 and not has_object:
+        raise ValueError(f"cannot size dtype {spec!r}")
+    return size, has_object
+
+
+def _literal_bytes(value: Any, depth: int = 0) -> bytes | None:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if depth > 4 or not isinstance(value, StubMeta) or value.mw_call is None:
+        return None
+    label, args = value.mw_call
+    decoder = _DECODERS.get(label)
+    if decoder is None or not args:
+        if label == "codecs.decode" and len(args) >= 2 and isinstance(args[1], str):
+            inner = _literal_bytes(args[0], depth + 1)
+            if inner is not None and args[1].lower() in {"hex", "base64", "hex_codec", "base64_codec", "zlib", "zlib_codec"}:
+                try:
+                    result = codecs.decode(inner, args[1])
+                except Exception:
+                    return None
+                return result if isinstance(result, bytes) else None
+        return None
+    inner_arg = args[0]
+    if isinstance(inner_arg, str) and label != "builtins.bytes.fromhex":
+        inner_arg = inner_arg.encode("latin-1", "replace")
+    elif not isinstance(inner_arg, str):
+        inner = _literal_bytes(inner_arg, depth + 1)
+        if inner is None:
+            return None
+        inner_arg = inner
+    try:
+        result = decoder(inner_arg)
+    except Exception:
+        return None
+    return bytes(result) if isinstance(result, (bytes, bytearray)) else None
+
+
+def _remap(module: str, name: str) -> tuple[str, str, str | None]:
+    # Protocol 0-2 pickles written by Python 2 name py2 modules; the loader maps them first.
+    key = (module, name)
+    if key in _compat_pickle.NAME_MAPPING:
+        new_module, new_name = _compat_pickle.NAME_MAPPING[key]
+        return new_module, new_name, f"{module}.{name}"
+    if module in _compat_pickle.IMPORT_MAPPING:
+        return _compat_pickle.IMPORT_MAPPING[module], name, f"{module}.{name}"
+    return module, name, None
+
+
+class _CUnpickler(_pickle.Unpickler):
+    session: _Session
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name, remapped = _remap(module, name) if isinstance(module, str) and isinstance(name, str) else (module, name, None)
+        return self.session.find_class(module, name, "global", remapped)
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.session.persistent_load(pid)
+
+
+class _PyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+    """The pure-Python unpickler joblib uses, with an opcode budget and inert EXT handling."""
+
+    session: _Session
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name, remapped = _remap(module, name) if isinstance(module, str) and isinstance(name, str) else (module, name, None)
+        return self.session.find_class(module, name, "global", remapped)
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.session.persistent_load(pid)
+
+    def _ext(self, code: int) -> None:
+        session = self.session
+        session.result.ext_codes.append((code, session._offset()))
+        key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
+        if key is not None:
+            self.append(self.find_class(*key))
+            return
+        # Unregistered here, but a loader that registered it would import something: stand in.
+        self.append(session.make_stub(f"<extension code {code}>", trusted=False, global_name=f"<ext {code}>"))
+
+    def load_ext1(self) -> None:
+        self._ext(self.read(1)[0])
+
+    def load_ext2(self) -> None:
+        self._ext(struct.unpack("<H", self.read(2))[0])
+
+    def load_ext4(self) -> None:
+        self._ext(struct.unpack("<i", self.read(4))[0])
+
+    dispatch[pickle.EXT1[0]] = load_ext1
+    dispatch[pickle.EXT2[0]] = load_ext2
+    dispatch[pickle.EXT4[0]] = load_ext4
+
+
+def _run_one(session: _Session, reader: io.BytesIO, index: int) -> PickleSpan:
+    """Read one pickle from ``reader``'s position with the C engine, then Python on error."""
+    start = reader.tell()
+    previous_index = session.pickle_index
+    session.pickle_index = index
+    error: str | None = None
+    engine = "c"
+    try:
+        unpickler = _CUnpickler(reader)
+        unpickler.session = session
+        session.last_value = unpickler.load()
+    except LimitReached:
+        raise
+    except RecursionError:
+        error = "nesting too deep"
+    except Exception as exc:  # noqa: BLE001 - any loader error ends this pickle
+        error = f"{type(exc).__name__}: {exc}"
+    if error is not None:
+        c_end = reader.tell()
+        # The pure-Python loader (joblib's) may get further than the C one; union both views.
+        reader.seek(start)
+        engine = "c+python"
+        py_error: str | None = None
+        try:
+            py = _PyUnpickler(reader)
+            py.session = session
+            session.last_value = py.load()
+        except LimitReached:
+            raise
+        except RecursionError:
+            py_error = "nesting too deep"
+        except Exception as exc:  # noqa: BLE001
+            py_error = f"{type(exc).__name__}: {exc}"
+        if py_error is None:
+            error = None
+        else:
+            reader.seek(max(c_end, reader.tell()))
+    session.pickle_index = max(previous_index, session.pickle_index, index)
+    return PickleSpan(index, session.base + start, session.base + reader.tell(), error, engine)
+
+
+def analyze_stream(
+    data: bytes,
+    policy: Policy,
+    limits: Limits,
+    *,
+    deadline: float,
+    max_pickles: int | None = None,
+    base_offset: int = 0,
+) -> StreamAnalysis:
+    """Analyse every pickle in ``data`` back to back, as repeated ``pickle.load`` calls see them."""
+    reader = io.BytesIO(data)
+    session = _Session(policy, limits, deadline, reader)
+    session.base = base_offset
+    total = len(data)
+    index = 0
+    try:
+        while reader.tell() < total:
+            if max_pickles is not None and index >= max_pickles:
+                break
+            before_imports = len(session.result.imports)
+            before_actions = len(session.result.actions)
+            span = _run_one(session, reader, index)
+            saw_something = (
+                len(session.result.imports) > before_imports
+                or len(session.result.actions) > before_actions
+            )
+            if span.error is not None and index > 0 and not saw_something:
+                # Bytes after the last pickle that are not a pickle: the loader never reads them.
+                session.result.trailing_bytes = total - (span.start - base_offset)
+                break
+            session.result.spans.append(span)
+            if span.error is not None:
+                break
+            index = session.pickle_index + 1
+            session.pickle_index = index
+            if reader.tell() <= span.start - base_offset:
+                break
+    except LimitReached as exc:
+        session.result.limit = exc
+    return session.result
+
+
+def analyze_records(
+    data: bytes,
+    policy: Policy,
+    limits: Limits,
+    *,
+    deadline: float,
+    kind: str,
+    element_sizes: dict[str, int],
+) -> StreamAnalysis:
+    """Legacy torch tar members: counts and records as small pickles, raw bytes in between."""
+    reader = io.BytesIO(data)
+    session = _Session(policy, limits, deadline, reader)
+    index = 0
+
+    def load() -> Any:
+        nonlocal index
+        span = _run_one(session, reader, index)
+        session.result.spans.append(span)
+        index = session.pickle_index + 1
+        session.pickle_index = index
+        if span.error is not None:
+            raise _StreamBroken
+        value = session.last_value
+        session.last_value = None
+        return value
+
+    try:
+        count = load()
+        if not isinstance(count, int) or count < 0:
+            raise _StreamBroken
+        for _ in range(count):
+            record = load()
+            if not isinstance(record, tuple) or len(record) != 3:
+                raise _StreamBroken
+            if kind == "storages":
+                type_name = record[2].mw_label if isinstance(record[2], StubMeta) else ""
+                size = element_sizes.get(type_name.rsplit(".", 1)[-1])
+                raw = reader.read(8)
+                if size is None or len(raw) < 8:
+                    raise _StreamBroken
+                reader.seek(struct.unpack("<q", raw)[0] * size, io.SEEK_CUR)
+            else:
+                raw = reader.read(8)
+                if len(raw) < 8:
+                    raise _StreamBroken
+                ndim = struct.unpack_from("<i", raw)[0]
+                reader.seek(16 * ndim + 8, io.SEEK_CUR)
+        if kind == "storages":
+            load()
+    except _StreamBroken:
+        pass
+    except LimitReached as exc:
+        session.result.limit = exc
+    return session.result
+
+
+class _StreamBroken(Exception):
+    pass

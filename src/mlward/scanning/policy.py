@@ -1,0 +1,154 @@
+"""Default-deny trust decisions for the globals a pickle imports.
+
+The allowlists (one TOML file per producer library, each entry with a reason) name exactly what
+mainstream producers emit. Everything else is untrusted. The denylist does not decide trust; it
+only raises an untrusted global to malicious and says why.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from mlward.errors import PolicyError
+
+_DUNDER_SAFE = frozenset({"__main__"})
+
+
+class Trust(enum.Enum):
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+    DANGEROUS = "dangerous"
+
+
+@dataclass(frozen=True)
+class Decision:
+    trust: Trust
+    reason: str
+    category: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class _Lists:
+    allowed: Mapping[str, tuple[str, str]]
+    denied_names: Mapping[str, tuple[str, str]]
+    denied_modules: Mapping[str, tuple[str, str]]
+
+
+def _read_toml(name: str, text: str) -> dict[str, object]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(
+            f"policy data file {name} is not valid TOML: {exc}",
+            fix="Reinstall mlward; the packaged data files are damaged.",
+        ) from exc
+
+
+def _entries(document: Mapping[str, object], name: str) -> list[Mapping[str, object]]:
+    entries = document.get("entry", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PolicyError(
+            f"{name}: expected [[entry]] tables", fix="Reinstall mlward or fix the data file."
+        )
+    return entries
+
+
+def _names(entry: Mapping[str, object], key: str, name: str) -> list[str]:
+    values = entry.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise PolicyError(
+            f"{name}: '{key}' must be a list of strings",
+            fix="Reinstall mlward or fix the data file.",
+        )
+    return values
+
+
+@functools.cache
+def _packaged_lists() -> _Lists:
+    allowed: dict[str, tuple[str, str]] = {}
+    denied_names: dict[str, tuple[str, str]] = {}
+    denied_modules: dict[str, tuple[str, str]] = {}
+    package = resources.files("mlward.scanning")
+    for item in sorted(package.joinpath("allowlists").iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".toml"):
+            continue
+        document = _read_toml(item.name, item.read_text(encoding="utf-8"))
+        for entry in _entries(document, item.name):
+            reason = str(entry.get("reason", ""))
+            for global_name in _names(entry, "names", item.name):
+                allowed[global_name] = (reason, item.name.removesuffix(".toml"))
+    deny = package.joinpath("denylist.toml")
+    if deny.is_file():
+        document = _read_toml("denylist.toml", deny.read_text(encoding="utf-8"))
+        for entry in _entries(document, "denylist.toml"):
+            reason = str(entry.get("reason", ""))
+            category = str(entry.get("category", "dangerous"))
+            for global_name in _names(entry, "names", "denylist.toml"):
+                denied_names[global_name] = (reason, category)
+            for module in _names(entry, "modules", "denylist.toml"):
+                denied_modules[module] = (reason, category)
+    return _Lists(allowed, denied_names, denied_modules)
+
+
+class Policy:
+    """Answers "may a pickle import this global?" for one scan."""
+
+    def __init__(self, extra_allow: Iterable[str] = ()) -> None:
+        self._lists = _packaged_lists()
+        self._user_exact: frozenset[str] = frozenset(a for a in extra_allow if not a.endswith("*"))
+        self._user_prefixes: tuple[str, ...] = tuple(
+            a[:-1] for a in extra_allow if a.endswith(".*")
+        )
+        self._cache: dict[str, Decision] = {}
+
+    def decide(self, module: str, name: str) -> Decision:
+        full = f"{module}.{name}"
+        decision = self._cache.get(full)
+        if decision is None:
+            decision = self._decide(module, name, full)
+            self._cache[full] = decision
+        return decision
+
+    def _decide(self, module: str, name: str, full: str) -> Decision:
+        if full in self._user_exact:
+            return Decision(Trust.TRUSTED, "allowed by the user (--allow or policy file)", None, "user")
+        danger = self._danger(module, name, full)
+        allowed = self._lists.allowed.get(full)
+        if allowed is not None and danger is None:
+            return Decision(Trust.TRUSTED, allowed[0], None, allowed[1])
+        if danger is not None:
+            return danger
+        if any(full.startswith(prefix) for prefix in self._user_prefixes):
+            return Decision(Trust.TRUSTED, "allowed by the user (--allow prefix)", None, "user")
+        return Decision(Trust.UNTRUSTED, "not on any allowlist", None, None)
+
+    def _danger(self, module: str, name: str, full: str) -> Decision | None:
+        lists = self._lists
+        hit = lists.denied_names.get(full)
+        if hit is not None:
+            return Decision(Trust.DANGEROUS, hit[0], hit[1], "denylist")
+        parts = module.split(".")
+        for depth in range(len(parts), 0, -1):
+            hit = lists.denied_modules.get(".".join(parts[:depth]))
+            if hit is not None:
+                return Decision(Trust.DANGEROUS, hit[0], hit[1], "denylist")
+        # An attribute walk through dunders (``x.__globals__``, ``__subclasses__``) reaches
+        # objects no producer ever pickles by reference.
+        segments = [*parts, *name.split(".")]
+        if any(s.startswith("__") and s.endswith("__") and s not in _DUNDER_SAFE for s in segments):
+            return Decision(
+                Trust.DANGEROUS,
+                "walks through a dunder attribute to reach an object no model pickles by name",
+                "introspection",
+                "rule",
+            )
+        return None
+
+    def is_allowlisted(self, full: str) -> bool:
+        return full in self._lists.allowed

@@ -1,0 +1,1 @@
+"""JSON Schemas shipped with mlward (package data, read through importlib.resources)."""
