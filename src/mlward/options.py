@@ -23,8 +23,9 @@ class Limits:
     max_members: int = 100_000
     max_depth: int = 8
     max_globals: int = 200_000
-    max_memo_index: int = 2**22
-    max_opcodes: int = 1_000_000_000
+    # Extra address space one unpickling may take (the memo included): a 10-byte pickle with a
+    # huge LONG_BINPUT index otherwise makes CPython's C unpickler allocate tens of GB.
+    max_memory_bytes: int = 6 * 2**30
     max_seconds: float = 600.0
 
     def __post_init__(self) -> None:

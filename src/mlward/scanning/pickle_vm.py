@@ -13,21 +13,30 @@ from __future__ import annotations
 import _compat_pickle
 import _pickle
 import codecs
+import contextlib
 import copyreg
 import io
 import pickle
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+try:
+    import resource
+except ImportError:  # not on Windows: no address-space cap there
+    resource = None  # type: ignore[assignment]
 
 from mlward.options import Limits
 from mlward.scanning.policy import Decision, Policy, Trust
 
-_IDENTIFIER_PATH_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_."
-)
+
+
+def _importable(dotted: str) -> bool:
+    """Could the import system resolve this name at all? (Unicode identifiers included.)"""
+    return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))
+
 
 # Functions that unpickle bytes they are given: their argument is scanned as a pickle of its own.
 NESTED_LOADERS = frozenset(
@@ -224,6 +233,7 @@ class _Session:
         self.limits = limits
         self.deadline = deadline
         self.reader = reader
+        self.total = len(reader.getbuffer())
         self.base = 0
         self.result = StreamAnalysis()
         self.pickle_index = 0
@@ -290,7 +300,7 @@ class _Session:
         self._check()
         if not isinstance(module, str) or not isinstance(name, str):
             raise UnresolvableGlobal("global names must be strings")
-        if not module or not name or not _IDENTIFIER_PATH_CHARS.issuperset(module + name):
+        if not _importable(module) or not _importable(name):
             # The real import fails on such a name, so nothing runs and the loader stops here.
             raise UnresolvableGlobal(f"cannot import {module!r}.{name!r}")
         decision = self.policy.decide(module, name)
@@ -392,7 +402,7 @@ class _Session:
                 reader.seek(pad[0], io.SEEK_CUR)
         nbytes = count * itemsize
         end = reader.tell() + nbytes
-        if end > len(reader.getbuffer()):
+        if end > self.total:
             raise ValueError("joblib array data runs past the end of the stream")
         reader.seek(end)
 
@@ -513,7 +523,40 @@ class _PyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     dispatch[pickle.EXT4[0]] = load_ext4
 
 
+@contextlib.contextmanager
+def _memory_budget(extra: int) -> Iterator[None]:
+    """Cap the address space while an unpickler runs, so memo bombs raise MemoryError."""
+    if resource is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            current = int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError):
+        yield
+        return
+    cap = current + extra
+    if soft != resource.RLIM_INFINITY and soft <= cap:
+        yield
+        return
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def _run_one(session: _Session, reader: io.BytesIO, index: int) -> PickleSpan:
+    # Honest unpickling needs memory in proportion to the input; only bombs need more.
+    budget = min(session.limits.max_memory_bytes, max(256 << 20, 32 * session.total))
+    with _memory_budget(budget):
+        return _run_one_unguarded(session, reader, index)
+
+
+def _run_one_unguarded(session: _Session, reader: io.BytesIO, index: int) -> PickleSpan:
     """Read one pickle from ``reader``'s position with the C engine, then Python on error."""
     start = reader.tell()
     previous_index = session.pickle_index

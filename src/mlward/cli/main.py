@@ -1,0 +1,178 @@
+"""Thin command line: parse flags, call the API, render, return a documented exit code."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mlward import __version__
+from mlward.api import scan
+from mlward.errors import MlwardError, PolicyError
+from mlward.options import ScanOptions
+from mlward.reporting import RENDERERS
+from mlward.reporting.text import render_text
+from mlward.results import ScanReport, Verdict
+
+
+class ExitCode(enum.IntEnum):
+    """0: nothing at or above --fail-on. 1: findings at or above it. 2: errors or inconclusive."""
+
+    OK = 0
+    FINDINGS = 1
+    ERROR = 2
+
+
+_FAIL_ON = {"suspicious": Verdict.SUSPICIOUS, "malicious": Verdict.MALICIOUS}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlward",
+        description="Security for the ML lifecycle. Scan model files without loading them.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlward {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    scan_cmd = commands.add_parser(
+        "scan",
+        help="scan model files and directories for code that runs when they are loaded",
+        description=(
+            "Scan files and directories (recursively) by content. Exit codes: 0 nothing at or "
+            "above --fail-on; 1 findings at or above it; 2 errors or inconclusive results."
+        ),
+    )
+    scan_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    scan_cmd.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    scan_cmd.add_argument("--output", "-o", metavar="FILE", help="write the report here")
+    scan_cmd.add_argument(
+        "--fail-on", choices=sorted(_FAIL_ON), default=None,
+        help="lowest verdict that makes the exit code 1 (default: suspicious)",
+    )
+    scan_cmd.add_argument(
+        "--allow", action="append", default=[], metavar="MODULE.NAME",
+        help="trust this global (exact name, or a prefix ending in .*); repeatable",
+    )
+    scan_cmd.add_argument(
+        "--policy", metavar="FILE",
+        help="TOML policy file with [scan] allow = [...] and fail_on = ...",
+    )
+    scan_cmd.add_argument("--jobs", "-j", type=int, default=1, help="parallel worker processes")
+    scan_cmd.add_argument(
+        "--list-untrusted", action="store_true",
+        help="print only the untrusted globals found, one per line: what --allow would need",
+    )
+    scan_cmd.add_argument(
+        "--inconclusive-ok", action="store_true",
+        help="exit 0 instead of 2 when the only problem is an inconclusive result",
+    )
+    scan_cmd.add_argument("--verbose", "-v", action="store_true", help="show info findings")
+    scan_cmd.add_argument(
+        "--follow-symlinks", action="store_true", help="follow symbolic links (off by default)"
+    )
+    return parser
+
+
+def _read_policy(path: str) -> dict[str, object]:
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}", fix="Check the --policy path.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"policy file {path} is not valid TOML: {exc}", fix="Fix the TOML syntax.") from exc
+    section = document.get("scan", {})
+    if not isinstance(section, dict):
+        raise PolicyError(f"{path}: [scan] must be a table", fix="Write [scan] then allow = [...].")
+    unknown = set(section) - {"allow", "fail_on"}
+    if unknown:
+        raise PolicyError(
+            f"{path}: unknown keys in [scan]: {', '.join(sorted(unknown))}",
+            fix="Use only allow and fail_on.",
+        )
+    allow = section.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise PolicyError(f"{path}: allow must be a list of strings", fix='Write allow = ["pkg.Class"].')
+    fail_on = section.get("fail_on")
+    if fail_on is not None and fail_on not in _FAIL_ON:
+        raise PolicyError(f"{path}: fail_on must be suspicious or malicious", fix='Write fail_on = "malicious".')
+    return section
+
+
+def _progress_bar(stream: object) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.console import Console
+
+    console = Console(file=stream, stderr=True)  # type: ignore[arg-type]
+    bar = Progress(
+        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=console, transient=True,
+    )
+    task = bar.add_task("", total=None)
+    bar.start()
+
+    def update(done: int, total: int, path: str) -> None:
+        bar.update(task, completed=done, total=total, description=os.path.basename(path)[-40:])
+
+    return update, bar.stop
+
+
+def _exit_code(report: ScanReport, fail_on: Verdict, inconclusive_ok: bool) -> ExitCode:
+    if any(a.verdict.rank >= fail_on.rank and a.verdict is not Verdict.INCONCLUSIVE for a in report.artifacts):
+        return ExitCode.FINDINGS
+    if not inconclusive_ok and any(a.verdict is Verdict.INCONCLUSIVE for a in report.artifacts):
+        return ExitCode.ERROR
+    return ExitCode.OK
+
+
+def _run_scan(args: argparse.Namespace) -> ExitCode:
+    allow = list(args.allow)
+    fail_on_name = args.fail_on
+    if args.policy:
+        section = _read_policy(args.policy)
+        allow.extend(section.get("allow", []))  # type: ignore[arg-type]
+        fail_on_name = fail_on_name or section.get("fail_on")
+    fail_on = _FAIL_ON[fail_on_name or "suspicious"]
+    show_progress = sys.stderr.isatty() and not args.list_untrusted
+    progress, stop = _progress_bar(sys.stderr) if show_progress else (None, lambda: None)
+    try:
+        report = scan(args.paths, ScanOptions(allow=tuple(allow), jobs=args.jobs, progress=progress, follow_symlinks=args.follow_symlinks))
+    finally:
+        stop()
+    if args.list_untrusted:
+        names = sorted({name for a in report.artifacts for name in a.untrusted_imports})
+        text = "".join(f"{name}\n" for name in names)
+    elif args.format == "text":
+        text = render_text(report, verbose=args.verbose)
+    else:
+        text = RENDERERS[args.format](report)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        s = report.summary
+        sys.stderr.write(
+            f"mlward: {s.artifacts} artifacts: {s.malicious} malicious, {s.suspicious} suspicious, "
+            f"{s.inconclusive} inconclusive, {s.clean} clean; report written to {args.output}\n"
+        )
+    else:
+        sys.stdout.write(text)
+    return _exit_code(report, fail_on, args.inconclusive_ok)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            return int(_run_scan(args))
+    except MlwardError as exc:
+        sys.stderr.write(f"mlward: error: {exc}\n")
+        return int(ExitCode.ERROR)
+    except KeyboardInterrupt:
+        sys.stderr.write("mlward: interrupted\n")
+        return int(ExitCode.ERROR)
+    return int(ExitCode.ERROR)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
