@@ -217,6 +217,11 @@ class StubMeta(type):
     def __repr__(cls) -> str:
         return f"<stub {cls.mw_label}>"
 
+    def __bool__(cls) -> bool:
+        # The pure-Python BUILD skips a falsy state; a stub could be either, so take the branch
+        # that lets loading go on (the analysis must see at least as far as any real loader).
+        return False
+
 
 def _stub_new(cls: StubMeta, *args: Any, **kwargs: Any) -> Any:
     return cls.mw_session.on_call(cls, "new", args, kwargs)
