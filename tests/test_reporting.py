@@ -486,7 +486,7 @@ def test_text_lines_fix_and_summary() -> None:
     assert (
         "            fix: Do not load this file; delete it and report where it came from" in lines
     )
-    assert "            at member archive/data.pkl, offset 120, opcode #7 STACK_GLOBAL" in lines
+    assert "            at member archive/data.pkl, offset 120, pickle #7, STACK_GLOBAL" in lines
     assert lines[-1] == (
         "MALICIOUS: 4 artifacts (1 malicious, 1 suspicious, 1 inconclusive, 1 clean), "
         "5 findings in 1.50s; 1 info finding hidden (--verbose shows them)"

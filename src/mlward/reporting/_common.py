@@ -65,9 +65,9 @@ def describe_location(location: Location) -> str:
     if location.offset is not None:
         parts.append(f"offset {location.offset}")
     if location.pickle_index is not None and location.opcode is not None:
-        parts.append(f"opcode #{location.pickle_index} {location.opcode}")
+        parts.append(f"pickle #{location.pickle_index}, {location.opcode}")
     elif location.pickle_index is not None:
-        parts.append(f"opcode #{location.pickle_index}")
+        parts.append(f"pickle #{location.pickle_index}")
     elif location.opcode is not None:
         parts.append(f"opcode {location.opcode}")
     return ", ".join(parts)

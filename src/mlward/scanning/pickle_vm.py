@@ -485,7 +485,7 @@ class _CUnpickler(_pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         module, name, remapped = _remap(module, name) if isinstance(module, str) and isinstance(name, str) else (module, name, None)
-        return self.session.find_class(module, name, "global", remapped)
+        return self.session.find_class(module, name, "import", remapped)
 
     def persistent_load(self, pid: Any) -> Any:
         return self.session.persistent_load(pid)
@@ -499,7 +499,7 @@ class _PyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def find_class(self, module: str, name: str) -> Any:
         module, name, remapped = _remap(module, name) if isinstance(module, str) and isinstance(name, str) else (module, name, None)
-        return self.session.find_class(module, name, "global", remapped)
+        return self.session.find_class(module, name, "import", remapped)
 
     def persistent_load(self, pid: Any) -> Any:
         return self.session.persistent_load(pid)

@@ -1,0 +1,210 @@
+"""The corners of the pickle analysis and containers named in DESIGN.md idea 2 and 3.
+
+Each stream here is assembled by hand so the test pins one mechanism; the broad hostile corpus
+lives in tests/payloads and is proven to trigger with the real loaders there.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import pickle
+import struct
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from mlward import Limits, ScanOptions, Severity, Verdict, scan
+from mlward.results import ArtifactResult
+
+SYSTEM_P2 = b"cos\nsystem\n"  # GLOBAL opcode naming os.system
+
+
+def _scan_bytes(tmp_path: Path, data: bytes, name: str = "sample.bin", **options: object) -> ArtifactResult:
+    path = tmp_path / name
+    path.write_bytes(data)
+    report = scan([path], ScanOptions(**options))  # type: ignore[arg-type]
+    assert len(report.artifacts) == 1
+    return report.artifacts[0]
+
+
+def _rules(artifact: ArtifactResult) -> set[str]:
+    return {f.rule_id for f in artifact.findings}
+
+
+def _call_system(proto: int = 2) -> bytes:
+    return (
+        (pickle.PROTO + bytes([proto]) if proto >= 2 else b"")
+        + SYSTEM_P2
+        + b"(X\x04\x00\x00\x00echotR"
+    )
+
+
+def test_plain_gadget_is_malicious_and_names_the_call(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, _call_system() + b".")
+    assert art.verdict is Verdict.MALICIOUS
+    finding = next(f for f in art.findings if f.rule_id == "MW100")
+    assert finding.severity is Severity.CRITICAL
+    assert "os.system" in finding.message
+    assert "echo" in str(finding.evidence.get("arguments"))
+
+
+def test_stack_global_names_routed_through_the_memo(tmp_path: Path) -> None:
+    stream = (
+        b"\x80\x04"
+        + b"\x8c\x02os\x94"  # 'os' -> memo 0
+        + b"\x8c\x06system\x94"  # 'system' -> memo 1
+        + b"0" + b"0"  # pop both: only the memo holds them now
+        + b"h\x00" + b"2" + b"0"  # BINGET 0, DUP, POP: a detour through DUP
+        + b"h\x01"  # BINGET 1
+        + b"\x93"  # STACK_GLOBAL -> os.system
+        + b"\x8c\x02ls\x85R."
+    )
+    art = _scan_bytes(tmp_path, stream)
+    assert "os.system" in art.imports
+    assert art.verdict is Verdict.MALICIOUS
+
+
+def test_payload_before_an_invalid_opcode_is_still_reported(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, _call_system() + b"\xff\xfe junk")
+    assert art.verdict is Verdict.MALICIOUS
+    assert {"MW100", "MW190"} <= _rules(art)
+
+
+def test_truncated_benign_pickle_is_inconclusive_not_clean(tmp_path: Path) -> None:
+    data = pickle.dumps({"weights": list(range(100))}, protocol=4)
+    art = _scan_bytes(tmp_path, data[: len(data) // 2])
+    assert art.verdict is Verdict.INCONCLUSIVE
+
+
+def test_payload_in_the_second_pickle_of_a_stream(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, pickle.dumps([1, 2, 3], protocol=2) + _call_system() + b".")
+    assert art.verdict is Verdict.MALICIOUS
+    finding = next(f for f in art.findings if f.rule_id == "MW100")
+    assert finding.location.pickle_index == 1
+
+
+def test_junk_after_stop_is_noted_but_clean(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, pickle.dumps({"a": 1}, protocol=2) + b"\x00\x01\x02not a pickle")
+    assert art.verdict is Verdict.CLEAN
+    assert "MW131" in _rules(art)
+
+
+def test_build_on_a_global_is_a_monkeypatch(tmp_path: Path) -> None:
+    # collections.OrderedDict is harmless to import; BUILD on the class itself rewrites it.
+    stream = b"\x80\x02ccollections\nOrderedDict\n}X\x07\x00\x00\x00__doc__X\x01\x00\x00\x00xsb."
+    art = _scan_bytes(tmp_path, stream)
+    assert art.verdict is Verdict.MALICIOUS
+    assert "MW110" in _rules(art)
+
+
+def test_ext_opcode_is_flagged(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, b"\x80\x02\x82\x07)R.")
+    assert art.verdict.rank >= Verdict.SUSPICIOUS.rank
+    assert "MW120" in _rules(art)
+
+
+def test_implicit_calls_on_an_untrusted_object_are_described(tmp_path: Path) -> None:
+    stream = b"\x80\x02cmypkg.models\nBag\n)\x81(K\x01K\x02e}X\x01\x00\x00\x00aK\x01sb."
+    art = _scan_bytes(tmp_path, stream)
+    finding = next(f for f in art.findings if f.rule_id == "MW101")
+    assert {"new", "extend", "setstate"} <= set(finding.evidence["operations"])
+    assert "__setstate__" in finding.message
+    assert finding.fix == "--allow mypkg.models.Bag"
+    allowed = _scan_bytes(tmp_path, stream, allow=("mypkg.models.Bag",))
+    assert allowed.verdict is Verdict.CLEAN
+
+
+def test_nested_pickle_behind_base64_is_scanned(tmp_path: Path) -> None:
+    inner = _call_system() + b"."
+    encoded = base64.b64encode(inner)
+    stream = (
+        b"\x80\x02cpickle\nloads\ncbase64\nb64decode\nC"
+        + bytes([len(encoded)])
+        + encoded
+        + b"\x85R\x85R."
+    )
+    art = _scan_bytes(tmp_path, stream)
+    nested = [f for f in art.findings if f.location.member and "#nested" in f.location.member]
+    assert any("os.system" in f.message for f in nested)
+
+
+def test_persistent_id_in_a_plain_pickle_is_informational(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, b"\x80\x02X\x03\x00\x00\x00keyQ.")
+    assert "MW130" in _rules(art)
+    assert art.verdict is Verdict.CLEAN
+
+
+def test_protocol_zero_pickle_under_a_text_name(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, _call_system(proto=0) + b".", name="notes.txt")
+    assert art.verdict is Verdict.MALICIOUS
+    plain = _scan_bytes(tmp_path, b"copyright 2026\nAll rights reserved\n", name="LICENSE")
+    assert plain.verdict is Verdict.CLEAN
+    assert plain.formats == ("text",)
+
+
+def test_memo_bomb_does_not_exhaust_memory(tmp_path: Path) -> None:
+    bomb = b"\x80\x02]r" + struct.pack("<I", 1_000_000_000) + _call_system()[2:] + b"."
+    started = time.monotonic()
+    art = _scan_bytes(tmp_path, bomb)
+    assert time.monotonic() - started < 30
+    assert art.verdict is Verdict.MALICIOUS
+
+
+def test_zip_with_bad_crc_and_disagreeing_headers_is_still_read(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("model/data.pkl", _call_system() + b".")
+        archive.writestr("model/version", "3\n")
+    data = bytearray(buffer.getvalue())
+    local = data.index(b"model/data.pkl")
+    data[local : local + 14] = b"model/xxxx.pkl"  # local header now names another file
+    crc_at = data.index(b"PK\x01\x02") + 16
+    data[crc_at : crc_at + 4] = b"\x00\x00\x00\x00"  # central CRC now wrong
+    art = _scan_bytes(tmp_path, bytes(data), name="model.pt")
+    assert art.formats == ("pytorch-zip",)
+    assert art.verdict is Verdict.MALICIOUS
+    assert "MW921" in _rules(art)
+
+
+def test_limit_reached_on_a_benign_file_is_inconclusive(tmp_path: Path) -> None:
+    data = pickle.dumps(list(range(10_000)), protocol=4)
+    art = _scan_bytes(tmp_path, data, limits=Limits(max_pickle_bytes=1024))
+    assert art.verdict is Verdict.INCONCLUSIVE
+    assert "MW910" in _rules(art)
+
+
+def test_decompression_bomb_is_bounded(tmp_path: Path) -> None:
+    bomb = zlib.compress(b"\x00" * (64 << 20), 9)
+    art = _scan_bytes(tmp_path, bomb, name="x.joblib", limits=Limits(max_decompressed_bytes=8 << 20))
+    assert art.verdict is Verdict.INCONCLUSIVE
+    assert "MW910" in _rules(art)
+
+
+def test_scanning_never_runs_the_payload(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    payload = f"open({str(marker)!r}, 'w').write('x')".encode()
+    stream = b"\x80\x02cbuiltins\nexec\nX" + struct.pack("<I", len(payload)) + payload + b"\x85R."
+    art = _scan_bytes(tmp_path, stream)
+    assert art.verdict is Verdict.MALICIOUS
+    assert not marker.exists()
+    pickle.loads(stream)  # the sample is real: the actual loader runs it
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_nested_zips_are_opened(tmp_path: Path, depth: int) -> None:
+    data = _call_system() + b"."
+    for level in range(depth):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"inner{level}.bin", data)
+        data = buffer.getvalue()
+    art = _scan_bytes(tmp_path, data, name="outer.zip")
+    assert art.verdict is Verdict.MALICIOUS
+    too_deep = _scan_bytes(tmp_path, data, name="outer.zip", limits=Limits(max_depth=1))
+    if depth > 1:
+        assert too_deep.verdict is Verdict.INCONCLUSIVE
