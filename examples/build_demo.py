@@ -56,7 +56,10 @@ def _sleepy(data_pkl: bytes) -> bytes:
 
 
 def _rewrite_zip(source: Path, target: Path) -> None:
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as out:
+    with (
+        zipfile.ZipFile(source) as original,
+        zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as out,
+    ):
         for info in original.infolist():
             data = original.read(info.filename)
             if info.filename.endswith("/data.pkl"):

@@ -33,7 +33,9 @@ def test_clean_files_exit_zero(tree: Path, capsys: pytest.CaptureFixture[str]) -
     assert "CLEAN" in capsys.readouterr().out
 
 
-def test_findings_exit_one_and_directories_are_recursive(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_findings_exit_one_and_directories_are_recursive(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["scan", str(tree)]) == ExitCode.FINDINGS
     out = capsys.readouterr().out
     assert "sub/user.pkl" in out
@@ -72,7 +74,9 @@ def test_inconclusive_exits_two_and_can_be_accepted(tmp_path: Path) -> None:
     assert main(["scan", "--inconclusive-ok", str(tmp_path)]) == ExitCode.OK
 
 
-def test_missing_path_is_an_error_with_a_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_path_is_an_error_with_a_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["scan", str(tmp_path / "nope.pt")]) == ExitCode.ERROR
     err = capsys.readouterr().err
     assert "no such file" in err and "fix:" in err
@@ -110,7 +114,9 @@ def test_jobs_give_the_same_verdicts(tree: Path, tmp_path: Path) -> None:
 def test_console_script_runs(tree: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mlward.cli.main", "scan", "--format", "sarif", str(tree)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == ExitCode.FINDINGS
     assert json.loads(result.stdout)["version"] == "2.1.0"

@@ -23,7 +23,9 @@ from mlward.results import ArtifactResult
 SYSTEM_P2 = b"cos\nsystem\n"  # GLOBAL opcode naming os.system
 
 
-def _scan_bytes(tmp_path: Path, data: bytes, name: str = "sample.bin", **options: object) -> ArtifactResult:
+def _scan_bytes(
+    tmp_path: Path, data: bytes, name: str = "sample.bin", **options: object
+) -> ArtifactResult:
     path = tmp_path / name
     path.write_bytes(data)
     report = scan([path], ScanOptions(**options))  # type: ignore[arg-type]
@@ -57,8 +59,11 @@ def test_stack_global_names_routed_through_the_memo(tmp_path: Path) -> None:
         b"\x80\x04"
         + b"\x8c\x02os\x94"  # 'os' -> memo 0
         + b"\x8c\x06system\x94"  # 'system' -> memo 1
-        + b"0" + b"0"  # pop both: only the memo holds them now
-        + b"h\x00" + b"2" + b"0"  # BINGET 0, DUP, POP: a detour through DUP
+        + b"0"
+        + b"0"  # pop both: only the memo holds them now
+        + b"h\x00"
+        + b"2"
+        + b"0"  # BINGET 0, DUP, POP: a detour through DUP
         + b"h\x01"  # BINGET 1
         + b"\x93"  # STACK_GLOBAL -> os.system
         + b"\x8c\x02ls\x85R."
@@ -179,7 +184,9 @@ def test_limit_reached_on_a_benign_file_is_inconclusive(tmp_path: Path) -> None:
 
 def test_decompression_bomb_is_bounded(tmp_path: Path) -> None:
     bomb = zlib.compress(b"\x00" * (64 << 20), 9)
-    art = _scan_bytes(tmp_path, bomb, name="x.joblib", limits=Limits(max_decompressed_bytes=8 << 20))
+    art = _scan_bytes(
+        tmp_path, bomb, name="x.joblib", limits=Limits(max_decompressed_bytes=8 << 20)
+    )
     assert art.verdict is Verdict.INCONCLUSIVE
     assert "MW910" in _rules(art)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mlward.api import scan  # noqa: E402
-from mlward.options import Limits, ScanOptions  # noqa: E402
-from mlward.results import (  # noqa: E402
+from mlward.api import scan
+from mlward.options import Limits, ScanOptions
+from mlward.results import (
     ArtifactResult,
     Finding,
     Location,

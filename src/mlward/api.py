@@ -18,12 +18,16 @@ from mlward.scanning.engine import Scanner
 _SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
 
 
-def iter_files(paths: Iterable[str | os.PathLike[str]], *, follow_symlinks: bool = False) -> Iterator[str]:
+def iter_files(
+    paths: Iterable[str | os.PathLike[str]], *, follow_symlinks: bool = False
+) -> Iterator[str]:
     """Every file under the given paths, in a stable order; a missing path is an error."""
     for raw in paths:
         path = os.fspath(raw)
         if not os.path.lexists(path):
-            raise InputError(f"{path}: no such file or directory", fix="Check the path you passed to scan.")
+            raise InputError(
+                f"{path}: no such file or directory", fix="Check the path you passed to scan."
+            )
         if os.path.isdir(path) and (follow_symlinks or not os.path.islink(path)):
             for root, dirs, files in os.walk(path, followlinks=follow_symlinks):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
@@ -46,7 +50,10 @@ def _worker_scan(path: str) -> ArtifactResult:
     return _worker_scanner.scan_file(path)
 
 
-def scan(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], options: ScanOptions | None = None) -> ScanReport:
+def scan(
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    options: ScanOptions | None = None,
+) -> ScanReport:
     """Scan files and directories (recursively) without loading anything they contain."""
     options = options or ScanOptions()
     if isinstance(paths, (str, os.PathLike)):
@@ -58,10 +65,15 @@ def scan(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], optio
     results: list[ArtifactResult] = []
     if options.jobs > 1 and len(files) > 1:
         worker_options = ScanOptions(
-            allow=options.allow, limits=options.limits, jobs=1, fail_on=options.fail_on,
+            allow=options.allow,
+            limits=options.limits,
+            jobs=1,
+            fail_on=options.fail_on,
             follow_symlinks=options.follow_symlinks,
         )
-        with ProcessPoolExecutor(options.jobs, initializer=_worker_init, initargs=(worker_options,)) as pool:
+        with ProcessPoolExecutor(
+            options.jobs, initializer=_worker_init, initargs=(worker_options,)
+        ) as pool:
             chunk = max(1, min(64, len(files) // (options.jobs * 8) or 1))
             for done, result in enumerate(pool.map(_worker_scan, files, chunksize=chunk), 1):
                 results.append(result)

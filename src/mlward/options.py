@@ -14,7 +14,7 @@ _ALLOW_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(\.\*)?$")
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on the work one scan may do; reaching one is an incomplete finding, never a verdict."""
+    """Bounds on the work of one scan; reaching one is an incomplete finding, never a verdict."""
 
     max_file_bytes: int = 64 * 2**30
     max_pickle_bytes: int = 2 * 2**30

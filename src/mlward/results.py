@@ -11,7 +11,7 @@ SCHEMA_VERSION = "1.0"
 
 
 class Severity(enum.Enum):
-    """How bad one finding is. HIGH and CRITICAL make an artifact malicious, LOW and MEDIUM suspicious."""
+    """How bad one finding is: HIGH and CRITICAL mean malicious, LOW and MEDIUM suspicious."""
 
     INFO = "info"
     LOW = "low"
@@ -60,7 +60,7 @@ _VERDICT_RANK = {
 
 @dataclass(frozen=True)
 class Location:
-    """Where a finding sits: the file on disk, the member chain inside containers, the byte offset."""
+    """Where a finding sits: the file, the member chain inside containers, the byte offset."""
 
     path: str
     member: str | None = None
@@ -71,7 +71,7 @@ class Location:
 
 @dataclass(frozen=True)
 class Finding:
-    """One observation. ``incomplete`` marks findings that mean the scan could not see everything."""
+    """One observation; ``incomplete`` means the scan could not see everything."""
 
     rule_id: str
     title: str
@@ -147,7 +147,7 @@ class ScanSummary:
     @classmethod
     def of(cls, artifacts: Iterable[ArtifactResult], duration_s: float) -> ScanSummary:
         items = list(artifacts)
-        count = {verdict: 0 for verdict in Verdict}
+        count = dict.fromkeys(Verdict, 0)
         for item in items:
             count[item.verdict] += 1
         return cls(

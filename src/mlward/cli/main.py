@@ -49,24 +49,32 @@ def _parser() -> argparse.ArgumentParser:
     scan_cmd.add_argument("--format", choices=sorted(RENDERERS), default="text")
     scan_cmd.add_argument("--output", "-o", metavar="FILE", help="write the report here")
     scan_cmd.add_argument(
-        "--fail-on", choices=sorted(_FAIL_ON), default=None,
+        "--fail-on",
+        choices=sorted(_FAIL_ON),
+        default=None,
         help="lowest verdict that makes the exit code 1 (default: suspicious)",
     )
     scan_cmd.add_argument(
-        "--allow", action="append", default=[], metavar="MODULE.NAME",
+        "--allow",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME",
         help="trust this global (exact name, or a prefix ending in .*); repeatable",
     )
     scan_cmd.add_argument(
-        "--policy", metavar="FILE",
+        "--policy",
+        metavar="FILE",
         help="TOML policy file with [scan] allow = [...] and fail_on = ...",
     )
     scan_cmd.add_argument("--jobs", "-j", type=int, default=1, help="parallel worker processes")
     scan_cmd.add_argument(
-        "--list-untrusted", action="store_true",
+        "--list-untrusted",
+        action="store_true",
         help="print only the untrusted globals found, one per line: what --allow would need",
     )
     scan_cmd.add_argument(
-        "--inconclusive-ok", action="store_true",
+        "--inconclusive-ok",
+        action="store_true",
         help="exit 0 instead of 2 when the only problem is an inconclusive result",
     )
     scan_cmd.add_argument("--verbose", "-v", action="store_true", help="show info findings")
@@ -80,9 +88,13 @@ def _read_policy(path: str) -> dict[str, object]:
     try:
         document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}", fix="Check the --policy path.") from exc
+        raise PolicyError(
+            f"cannot read policy file {path}: {exc.strerror}", fix="Check the --policy path."
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"policy file {path} is not valid TOML: {exc}", fix="Fix the TOML syntax.") from exc
+        raise PolicyError(
+            f"policy file {path} is not valid TOML: {exc}", fix="Fix the TOML syntax."
+        ) from exc
     section = document.get("scan", {})
     if not isinstance(section, dict):
         raise PolicyError(f"{path}: [scan] must be a table", fix="Write [scan] then allow = [...].")
@@ -94,21 +106,30 @@ def _read_policy(path: str) -> dict[str, object]:
         )
     allow = section.get("allow", [])
     if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
-        raise PolicyError(f"{path}: allow must be a list of strings", fix='Write allow = ["pkg.Class"].')
+        raise PolicyError(
+            f"{path}: allow must be a list of strings", fix='Write allow = ["pkg.Class"].'
+        )
     fail_on = section.get("fail_on")
     if fail_on is not None and fail_on not in _FAIL_ON:
-        raise PolicyError(f"{path}: fail_on must be suspicious or malicious", fix='Write fail_on = "malicious".')
+        raise PolicyError(
+            f"{path}: fail_on must be suspicious or malicious", fix='Write fail_on = "malicious".'
+        )
     return section
 
 
 def _progress_bar(stream: object) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(file=stream, stderr=True)  # type: ignore[arg-type]
     bar = Progress(
-        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), console=console, transient=True,
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
     )
     task = bar.add_task("", total=None)
     bar.start()
@@ -120,7 +141,10 @@ def _progress_bar(stream: object) -> tuple[Callable[[int, int, str], None], Call
 
 
 def _exit_code(report: ScanReport, fail_on: Verdict, inconclusive_ok: bool) -> ExitCode:
-    if any(a.verdict.rank >= fail_on.rank and a.verdict is not Verdict.INCONCLUSIVE for a in report.artifacts):
+    if any(
+        a.verdict.rank >= fail_on.rank and a.verdict is not Verdict.INCONCLUSIVE
+        for a in report.artifacts
+    ):
         return ExitCode.FINDINGS
     if not inconclusive_ok and any(a.verdict is Verdict.INCONCLUSIVE for a in report.artifacts):
         return ExitCode.ERROR
@@ -138,7 +162,15 @@ def _run_scan(args: argparse.Namespace) -> ExitCode:
     show_progress = sys.stderr.isatty() and not args.list_untrusted
     progress, stop = _progress_bar(sys.stderr) if show_progress else (None, lambda: None)
     try:
-        report = scan(args.paths, ScanOptions(allow=tuple(allow), jobs=args.jobs, progress=progress, follow_symlinks=args.follow_symlinks))
+        report = scan(
+            args.paths,
+            ScanOptions(
+                allow=tuple(allow),
+                jobs=args.jobs,
+                progress=progress,
+                follow_symlinks=args.follow_symlinks,
+            ),
+        )
     finally:
         stop()
     if args.list_untrusted:

@@ -34,40 +34,40 @@ class Codec:
 
 def _zlib() -> Callable[[bytes, int], bytes]:
     d = zlib.decompressobj()
-    return lambda data, limit: d.decompress(data, limit)
+    return d.decompress
 
 
 def _gzip() -> Callable[[bytes, int], bytes]:
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    return lambda data, limit: d.decompress(data, limit)
+    return d.decompress
 
 
 def _bz2() -> Callable[[bytes, int], bytes]:
     d = bz2.BZ2Decompressor()
-    return lambda data, limit: d.decompress(data, limit)
+    return d.decompress
 
 
 def _lzma() -> Callable[[bytes, int], bytes]:
     d = lzma.LZMADecompressor()
-    return lambda data, limit: d.decompress(data, limit)
+    return d.decompress
 
 
 def _lz4() -> Callable[[bytes, int], bytes]:
     try:
-        import lz4.frame  # type: ignore[import-not-found]
+        import lz4.frame  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as exc:
         raise UnsupportedCodec("lz4", "pip install lz4") from exc
     d = lz4.frame.LZ4FrameDecompressor()
-    return lambda data, limit: d.decompress(data, limit)  # type: ignore[no-any-return]
+    return d.decompress  # type: ignore[no-any-return]
 
 
 def _zstd() -> Callable[[bytes, int], bytes]:
     try:
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError as exc:
         raise UnsupportedCodec("zstd", "pip install zstandard") from exc
     d = zstandard.ZstdDecompressor().decompressobj()
-    return lambda data, limit: d.decompress(data)  # type: ignore[no-any-return]
+    return lambda data, limit: d.decompress(data)  # type: ignore[no-any-return,unused-ignore]
 
 
 class UnsupportedCodec(Exception):
@@ -138,6 +138,4 @@ def _check(out: bytearray, consumed: int, max_bytes: int, max_ratio: int) -> Non
     if len(out) > max_bytes:
         raise DecompressionLimit(f"decompresses past the limit of {max_bytes} bytes")
     if len(out) > 1 << 24 and len(out) > consumed * max_ratio:
-        raise DecompressionLimit(
-            f"decompression ratio above {max_ratio}:1 (a compression bomb)"
-        )
+        raise DecompressionLimit(f"decompression ratio above {max_ratio}:1 (a compression bomb)")

@@ -70,4 +70,6 @@ def read_header(head: bytes) -> NpyHeader:
     shape = header["shape"]
     if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise NpyFormatError(f"bad shape {shape!r}")
-    return NpyHeader((major, minor), header["descr"], bool(header["fortran_order"]), shape, start + length)
+    return NpyHeader(
+        (major, minor), header["descr"], bool(header["fortran_order"]), shape, start + length
+    )

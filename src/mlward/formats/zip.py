@@ -87,8 +87,25 @@ def read_directory(blob: Blob, max_members: int) -> list[ZipMember]:
     while pos + 46 <= len(directory) and len(members) < count:
         if directory[pos : pos + 4] != _CENTRAL:
             raise ZipFormatError(f"bad central directory entry at {cd_offset + pos}")
-        (_, _, _, flags, method, _, _, crc, csize, size, name_len, extra_len, comment_len, _, _,
-         attr, offset) = struct.unpack_from("<4sHHHHHHIIIHHHHHII", directory, pos)
+        (
+            _,
+            _,
+            _,
+            flags,
+            method,
+            _,
+            _,
+            crc,
+            csize,
+            size,
+            name_len,
+            extra_len,
+            comment_len,
+            _,
+            _,
+            attr,
+            offset,
+        ) = struct.unpack_from("<4sHHHHHHIIIHHHHHII", directory, pos)
         raw_name = directory[pos + 46 : pos + 46 + name_len]
         extra = directory[pos + 46 + name_len : pos + 46 + name_len + extra_len]
         size, csize, offset = _zip64_extra(extra, size, csize, offset)

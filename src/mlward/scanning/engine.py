@@ -29,7 +29,9 @@ _TORCH_DATA_PKL = re.compile(r"(^|/)data\.pkl$")
 _TORCH_STORAGE_MEMBER = re.compile(r"(^|/)data/\d+$")
 _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 # Protocol 0/1 pickles start with one of these opcodes; anything else cannot be a pickle.
-_PICKLE_START = frozenset(b"(.0123FGIJKLMNPSTUVX]abcdeghijklmopqrstu}\x80\x81\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)")
+_PICKLE_START = frozenset(
+    b"(.0123FGIJKLMNPSTUVX]abcdeghijklmopqrstu}\x80\x81\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
+)
 _RECOGNISED_UNSUPPORTED = (
     (b"GGUF", "gguf"),
     (b"\x89HDF\r\n\x1a\n", "hdf5"),
@@ -38,11 +40,24 @@ _RECOGNISED_UNSUPPORTED = (
 )
 # Element sizes of legacy torch storage types, to step over raw data in legacy tar checkpoints.
 _STORAGE_ELEMENT_SIZE = {
-    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
-    "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
-    "BoolStorage": 1, "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16,
-    "QUInt8Storage": 1, "QInt8Storage": 1, "QInt32Storage": 4, "QUInt4x2Storage": 1,
-    "QUInt2x4Storage": 1, "UntypedStorage": 1,
+    "DoubleStorage": 8,
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "BFloat16Storage": 2,
+    "LongStorage": 8,
+    "IntStorage": 4,
+    "ShortStorage": 2,
+    "CharStorage": 1,
+    "ByteStorage": 1,
+    "BoolStorage": 1,
+    "ComplexFloatStorage": 8,
+    "ComplexDoubleStorage": 16,
+    "QUInt8Storage": 1,
+    "QInt8Storage": 1,
+    "QInt32Storage": 4,
+    "QUInt4x2Storage": 1,
+    "QUInt2x4Storage": 1,
+    "UntypedStorage": 1,
 }
 
 
@@ -68,20 +83,50 @@ class Scanner:
         formats: list[str] = []
         size = 0
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not self.options.follow_symlinks))
+            fd = os.open(
+                path,
+                os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not self.options.follow_symlinks),
+            )
         except OSError as exc:
-            collected.findings.append(self._incomplete(path, None, "MW900", "Cannot read file", f"cannot open: {exc.strerror}", "Check the path and its permissions."))
+            collected.findings.append(
+                self._incomplete(
+                    path,
+                    None,
+                    "MW900",
+                    "Cannot read file",
+                    f"cannot open: {exc.strerror}",
+                    "Check the path and its permissions.",
+                )
+            )
         else:
             try:
                 info = os.fstat(fd)
                 size = info.st_size
                 if not stat.S_ISREG(info.st_mode):
-                    collected.findings.append(self._incomplete(path, None, "MW901", "Not a regular file", "not a regular file; nothing was read", "Pass regular files or directories."))
+                    collected.findings.append(
+                        self._incomplete(
+                            path,
+                            None,
+                            "MW901",
+                            "Not a regular file",
+                            "not a regular file; nothing was read",
+                            "Pass regular files or directories.",
+                        )
+                    )
                 elif size > self.limits.max_file_bytes:
-                    collected.findings.append(self._limit(path, None, "max_file_bytes", f"{size} bytes exceed the file limit of {self.limits.max_file_bytes}"))
+                    collected.findings.append(
+                        self._limit(
+                            path,
+                            None,
+                            "max_file_bytes",
+                            f"{size} bytes exceed the file limit of {self.limits.max_file_bytes}",
+                        )
+                    )
                 else:
                     deadline = time.monotonic() + self.limits.max_seconds
-                    formats = self._scan_blob(FileBlob(fd, size), path, None, 0, collected, deadline, "")
+                    formats = self._scan_blob(
+                        FileBlob(fd, size), path, None, 0, collected, deadline, ""
+                    )
             finally:
                 os.close(fd)
         return ArtifactResult(
@@ -97,8 +142,12 @@ class Scanner:
 
     # -- findings helpers -----------------------------------------------------------------------
     @staticmethod
-    def _incomplete(path: str, member: str | None, rule: str, title: str, message: str, fix: str) -> Finding:
-        return Finding(rule, title, Severity.INFO, message, Location(path, member), incomplete=True, fix=fix)
+    def _incomplete(
+        path: str, member: str | None, rule: str, title: str, message: str, fix: str
+    ) -> Finding:
+        return Finding(
+            rule, title, Severity.INFO, message, Location(path, member), incomplete=True, fix=fix
+        )
 
     def _limit(self, path: str, member: str | None, limit: str, detail: str) -> Finding:
         return Finding(
@@ -114,11 +163,21 @@ class Scanner:
 
     # -- dispatch by content ----------------------------------------------------------------------
     def _scan_blob(
-        self, blob: Blob, path: str, member: str | None, depth: int, out: _Collected,
-        deadline: float, hint: str,
+        self,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+        hint: str,
     ) -> list[str]:
         if depth > self.limits.max_depth:
-            out.findings.append(self._limit(path, member, "max_depth", f"nesting deeper than {self.limits.max_depth}"))
+            out.findings.append(
+                self._limit(
+                    path, member, "max_depth", f"nesting deeper than {self.limits.max_depth}"
+                )
+            )
             return []
         if time.monotonic() > deadline:
             out.findings.append(self._limit(path, member, "max_seconds", "time limit reached"))
@@ -142,7 +201,16 @@ class Scanner:
             return ["tensor-data"]
         for magic, name in _RECOGNISED_UNSUPPORTED:
             if head.startswith(magic):
-                out.findings.append(self._incomplete(path, member, "MW902", "Format not scanned", f"{name} content is recognised but not scanned by this version", "Inspect it with another tool, or convert it to safetensors."))
+                out.findings.append(
+                    self._incomplete(
+                        path,
+                        member,
+                        "MW902",
+                        "Format not scanned",
+                        f"{name} content is recognised but not scanned by this version",
+                        "Inspect it with another tool, or convert it to safetensors.",
+                    )
+                )
                 return [name]
         if _is_safetensors(blob, head):
             return ["safetensors"]
@@ -154,35 +222,79 @@ class Scanner:
         return self._scan_plain(blob, head, path, member, out)
 
     # -- pickles --------------------------------------------------------------------------------
-    def _read_all(self, blob: Blob, path: str, member: str | None, out: _Collected, limit: int) -> bytes | None:
+    def _read_all(
+        self, blob: Blob, path: str, member: str | None, out: _Collected, limit: int
+    ) -> bytes | None:
         if blob.size > limit:
-            out.findings.append(self._limit(path, member, "max_pickle_bytes", f"{blob.size} bytes of pickle exceed the limit of {limit}"))
+            out.findings.append(
+                self._limit(
+                    path,
+                    member,
+                    "max_pickle_bytes",
+                    f"{blob.size} bytes of pickle exceed the limit of {limit}",
+                )
+            )
             return None
         return blob.read(0, blob.size)
 
     def _scan_pickle(
-        self, blob: Blob, path: str, member: str | None, depth: int, out: _Collected,
-        deadline: float, *, max_pickles: int | None = None, torch: bool = False,
+        self,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+        *,
+        max_pickles: int | None = None,
+        torch: bool = False,
     ) -> list[str]:
         data = self._read_all(blob, path, member, out, self.limits.max_pickle_bytes)
         if data is None:
             return ["pickle"]
-        analysis = analyze_stream(data, self.policy, self.limits, deadline=deadline, max_pickles=max_pickles)
-        return self._report_stream(analysis, path, member, depth, out, deadline, torch=torch, strong=True)
+        analysis = analyze_stream(
+            data, self.policy, self.limits, deadline=deadline, max_pickles=max_pickles
+        )
+        return self._report_stream(
+            analysis, path, member, depth, out, deadline, torch=torch, strong=True
+        )
 
-    def _try_weak_pickle(self, blob: Blob, path: str, member: str | None, depth: int, out: _Collected, deadline: float) -> list[str] | None:
+    def _try_weak_pickle(
+        self,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+    ) -> list[str] | None:
         data = blob.read(0, blob.size)
         analysis = analyze_stream(data, self.policy, self.limits, deadline=deadline)
         first = analysis.spans[0] if analysis.spans else None
         if first is None and analysis.limit is None:
             return None
-        if first is not None and first.error is not None and not analysis.imports and not analysis.actions:
+        if (
+            first is not None
+            and first.error is not None
+            and not analysis.imports
+            and not analysis.actions
+        ):
             return None
-        return self._report_stream(analysis, path, member, depth, out, deadline, torch=False, strong=False)
+        return self._report_stream(
+            analysis, path, member, depth, out, deadline, torch=False, strong=False
+        )
 
     def _report_stream(
-        self, analysis: StreamAnalysis, path: str, member: str | None, depth: int,
-        out: _Collected, deadline: float, *, torch: bool, strong: bool,
+        self,
+        analysis: StreamAnalysis,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+        *,
+        torch: bool,
+        strong: bool,
     ) -> list[str]:
         formats = ["pickle"]
 
@@ -195,7 +307,9 @@ class Scanner:
         if any(s.module == "joblib.numpy_pickle" for s in analysis.imports):
             formats = ["joblib", "pickle"]
         if analysis.limit is not None:
-            out.findings.append(self._limit(path, member, analysis.limit.limit, analysis.limit.detail))
+            out.findings.append(
+                self._limit(path, member, analysis.limit.limit, analysis.limit.detail)
+            )
         for span in analysis.spans:
             if span.error is None:
                 continue
@@ -235,35 +349,73 @@ class Scanner:
         for number, nested in enumerate(analysis.nested):
             label = f"{member or ''}#nested{number}"
             child = _Collected()
-            child_formats = self._scan_blob(BytesBlob(nested.data), path, label, depth + 1, child, deadline, "")
+            child_formats = self._scan_blob(
+                BytesBlob(nested.data), path, label, depth + 1, child, deadline, ""
+            )
             out.findings.extend(child.findings)
             out.imports.update(child.imports)
-            out.members.append(MemberResult(label, tuple(child_formats), verdict_of(child.findings), len(nested.data)))
+            out.members.append(
+                MemberResult(
+                    label, tuple(child_formats), verdict_of(child.findings), len(nested.data)
+                )
+            )
             out.members.extend(child.members)
         del strong
         return formats
 
     # -- containers -----------------------------------------------------------------------------
     def _child(
-        self, blob: Blob, path: str, label: str, depth: int, out: _Collected, deadline: float, hint: str,
+        self,
+        blob: Blob,
+        path: str,
+        label: str,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+        hint: str,
     ) -> list[str]:
         child = _Collected()
         formats = self._scan_blob(blob, path, label, depth + 1, child, deadline, hint)
         out.findings.extend(child.findings)
         out.imports.update(child.imports)
-        out.members.append(MemberResult(label, tuple(formats), verdict_of(child.findings), blob.size))
+        out.members.append(
+            MemberResult(label, tuple(formats), verdict_of(child.findings), blob.size)
+        )
         out.members.extend(child.members)
         return formats
 
-    def _scan_zip(self, blob: Blob, path: str, member: str | None, depth: int, out: _Collected, deadline: float) -> list[str]:
+    def _scan_zip(
+        self,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+    ) -> list[str]:
         try:
             entries = zipfmt.read_directory(blob, self.limits.max_members)
         except (zipfmt.ZipFormatError, struct.error) as exc:
-            out.findings.append(self._incomplete(path, member, "MW920", "Unreadable zip", f"zip structure cannot be read: {exc}", "If this file should load, it is damaged; get a fresh copy."))
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW920",
+                    "Unreadable zip",
+                    f"zip structure cannot be read: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
             return ["zip"]
         names = [e.name for e in entries]
         is_torch = any(_TORCH_DATA_PKL.search(n) for n in names)
-        kind = "pytorch-zip" if is_torch else "npz" if names and all(n.endswith(".npy") for n in names) else "zip"
+        kind = (
+            "pytorch-zip"
+            if is_torch
+            else "npz"
+            if names and all(n.endswith(".npy") for n in names)
+            else "zip"
+        )
         prefix = f"{member}!" if member else ""
         for entry in entries:
             if entry.name.endswith("/") and entry.size == 0:
@@ -272,12 +424,23 @@ class Scanner:
             try:
                 where = zipfmt.locate(blob, entry)
             except (zipfmt.ZipFormatError, struct.error) as exc:
-                out.findings.append(self._incomplete(path, label, "MW920", "Unreadable zip member", str(exc), "The archive is damaged; get a fresh copy."))
+                out.findings.append(
+                    self._incomplete(
+                        path,
+                        label,
+                        "MW920",
+                        "Unreadable zip member",
+                        str(exc),
+                        "The archive is damaged; get a fresh copy.",
+                    )
+                )
                 continue
             if where.local_name != entry.name:
                 out.findings.append(
                     Finding(
-                        "MW921", "Zip headers disagree", Severity.MEDIUM,
+                        "MW921",
+                        "Zip headers disagree",
+                        Severity.MEDIUM,
                         f"The local header names {where.local_name!r} but the central directory "
                         f"names {entry.name!r}. Readers that trust different headers see different "
                         "files; honest writers never produce this.",
@@ -295,57 +458,147 @@ class Scanner:
                 self._child(data_blob, path, label, depth, out, deadline, hint)
         return [kind]
 
-    def _torch_member(self, blob: Blob, path: str, label: str, depth: int, out: _Collected, deadline: float) -> None:
+    def _torch_member(
+        self, blob: Blob, path: str, label: str, depth: int, out: _Collected, deadline: float
+    ) -> None:
         child = _Collected()
         formats = self._scan_pickle(blob, path, label, depth + 1, child, deadline, torch=True)
         out.findings.extend(child.findings)
         out.imports.update(child.imports)
-        out.members.append(MemberResult(label, tuple(formats), verdict_of(child.findings), blob.size))
+        out.members.append(
+            MemberResult(label, tuple(formats), verdict_of(child.findings), blob.size)
+        )
         out.members.extend(child.members)
 
-    def _zip_member_blob(self, blob: Blob, entry: zipfmt.ZipMember, start: int, path: str, label: str, out: _Collected) -> Blob | None:
+    def _zip_member_blob(
+        self,
+        blob: Blob,
+        entry: zipfmt.ZipMember,
+        start: int,
+        path: str,
+        label: str,
+        out: _Collected,
+    ) -> Blob | None:
         if entry.method == 0:
             size = entry.size if entry.size == entry.compressed_size else entry.compressed_size
             return SliceBlob(blob, start, size)
         if entry.method == 8:
             if entry.size > self.limits.max_decompressed_bytes:
-                out.findings.append(self._limit(path, label, "max_decompressed_bytes", f"member declares {entry.size} bytes"))
+                out.findings.append(
+                    self._limit(
+                        path, label, "max_decompressed_bytes", f"member declares {entry.size} bytes"
+                    )
+                )
                 return None
             try:
-                data = zipfmt.inflate(blob.read(start, entry.compressed_size), entry.size, self.limits.max_decompressed_bytes)
+                data = zipfmt.inflate(
+                    blob.read(start, entry.compressed_size),
+                    entry.size,
+                    self.limits.max_decompressed_bytes,
+                )
             except (zipfmt.ZipFormatError, Exception) as exc:  # noqa: BLE001 - zlib errors vary
-                out.findings.append(self._incomplete(path, label, "MW920", "Unreadable zip member", f"cannot inflate: {exc}", "The archive is damaged; get a fresh copy."))
+                out.findings.append(
+                    self._incomplete(
+                        path,
+                        label,
+                        "MW920",
+                        "Unreadable zip member",
+                        f"cannot inflate: {exc}",
+                        "The archive is damaged; get a fresh copy.",
+                    )
+                )
                 return None
             if not zipfmt.crc_ok(data, entry):
-                out.findings.append(Finding("MW922", "Zip CRC mismatch", Severity.INFO, "The member's CRC does not match its data. torch.load reads it anyway; Python's zipfile refuses it.", Location(path, label)))
+                out.findings.append(
+                    Finding(
+                        "MW922",
+                        "Zip CRC mismatch",
+                        Severity.INFO,
+                        "The member's CRC does not match its data. torch.load reads it anyway; "
+                        "Python's zipfile refuses it.",
+                        Location(path, label),
+                    )
+                )
             return BytesBlob(data)
-        out.findings.append(self._incomplete(path, label, "MW923", "Unsupported zip compression", f"compression method {entry.method} is not supported", "Repack the archive with stored or deflate members."))
+        out.findings.append(
+            self._incomplete(
+                path,
+                label,
+                "MW923",
+                "Unsupported zip compression",
+                f"compression method {entry.method} is not supported",
+                "Repack the archive with stored or deflate members.",
+            )
+        )
         return None
 
-    def _scan_tar(self, blob: Blob, path: str, member: str | None, depth: int, out: _Collected, deadline: float) -> list[str]:
+    def _scan_tar(
+        self,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+    ) -> list[str]:
         raw = _BlobFile(blob)
         try:
-            archive = tarfile.open(fileobj=raw, mode="r:")
+            archive = tarfile.open(fileobj=raw, mode="r:")  # noqa: SIM115 - closed with the blob
             infos = []
             for info in archive:
                 infos.append(info)
                 if len(infos) > self.limits.max_members:
-                    out.findings.append(self._limit(path, member, "max_members", f"more than {self.limits.max_members} tar members"))
+                    out.findings.append(
+                        self._limit(
+                            path,
+                            member,
+                            "max_members",
+                            f"more than {self.limits.max_members} tar members",
+                        )
+                    )
                     break
         except tarfile.TarError as exc:
-            out.findings.append(self._incomplete(path, member, "MW930", "Unreadable tar", f"tar structure cannot be read: {exc}", "If this file should load, it is damaged; get a fresh copy."))
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW930",
+                    "Unreadable tar",
+                    f"tar structure cannot be read: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
             return ["tar"]
         names = {i.name for i in infos}
-        is_torch = _TORCH_TAR_MEMBERS <= names
+        is_torch = names >= _TORCH_TAR_MEMBERS
         prefix = f"{member}!" if member else ""
         for info in infos:
             label = prefix + info.name
             if not info.isreg():
                 if info.issym() or info.islnk() or info.isdev():
-                    out.findings.append(Finding("MW931", "Link or device in tar", Severity.LOW, f"Tar member {info.name!r} is a {'link to ' + repr(info.linkname) if info.linkname else 'device'}; extracting it can reach outside the target folder.", Location(path, label), evidence={"linkname": info.linkname}))
+                    out.findings.append(
+                        Finding(
+                            "MW931",
+                            "Link or device in tar",
+                            Severity.LOW,
+                            f"Tar member {info.name!r} is a "
+                            f"{'link to ' + repr(info.linkname) if info.linkname else 'device'}; "
+                            "extracting it can reach outside the target folder.",
+                            Location(path, label),
+                            evidence={"linkname": info.linkname},
+                        )
+                    )
                 continue
             if info.name.startswith("/") or ".." in info.name.split("/"):
-                out.findings.append(Finding("MW932", "Path traversal in tar", Severity.LOW, f"Tar member {info.name!r} would be extracted outside the target folder.", Location(path, label)))
+                out.findings.append(
+                    Finding(
+                        "MW932",
+                        "Path traversal in tar",
+                        Severity.LOW,
+                        f"Tar member {info.name!r} would be extracted outside the target folder.",
+                        Location(path, label),
+                    )
+                )
             data_blob = SliceBlob(blob, info.offset_data, info.size)
             if is_torch and info.name in ("storages", "tensors"):
                 self._scan_torch_tar_stream(data_blob, info.name, path, label, depth, out, deadline)
@@ -355,25 +608,62 @@ class Scanner:
                 self._child(data_blob, path, label, depth, out, deadline, "")
         return ["pytorch-legacy-tar" if is_torch else "tar"]
 
-    def _scan_torch_tar_stream(self, blob: Blob, kind: str, path: str, label: str, depth: int, out: _Collected, deadline: float) -> None:
+    def _scan_torch_tar_stream(
+        self,
+        blob: Blob,
+        kind: str,
+        path: str,
+        label: str,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+    ) -> None:
         """Legacy tar members interleave small pickles with raw storage or tensor headers."""
         from mlward.scanning.pickle_vm import analyze_records
 
         data = self._read_all(blob, path, label, out, self.limits.max_pickle_bytes)
         if data is None:
             return
-        analysis = analyze_records(data, self.policy, self.limits, deadline=deadline, kind=kind, element_sizes=_STORAGE_ELEMENT_SIZE)
+        analysis = analyze_records(
+            data,
+            self.policy,
+            self.limits,
+            deadline=deadline,
+            kind=kind,
+            element_sizes=_STORAGE_ELEMENT_SIZE,
+        )
         child = _Collected()
-        self._report_stream(analysis, path, label, depth + 1, child, deadline, torch=True, strong=True)
+        self._report_stream(
+            analysis, path, label, depth + 1, child, deadline, torch=True, strong=True
+        )
         out.findings.extend(child.findings)
         out.imports.update(child.imports)
         out.members.append(MemberResult(label, ("pickle",), verdict_of(child.findings), blob.size))
 
-    def _scan_npy(self, blob: Blob, head: bytes, path: str, member: str | None, out: _Collected, deadline: float) -> list[str]:
+    def _scan_npy(
+        self,
+        blob: Blob,
+        head: bytes,
+        path: str,
+        member: str | None,
+        out: _Collected,
+        deadline: float,
+    ) -> list[str]:
         try:
-            header = npy.read_header(head if len(head) >= _HEAD or blob.size <= _HEAD else blob.read(0, 1 << 20))
+            header = npy.read_header(
+                head if len(head) >= _HEAD or blob.size <= _HEAD else blob.read(0, 1 << 20)
+            )
         except npy.NpyFormatError as exc:
-            out.findings.append(self._incomplete(path, member, "MW940", "Unreadable .npy", str(exc), "If this file should load, it is damaged; get a fresh copy."))
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW940",
+                    "Unreadable .npy",
+                    str(exc),
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
             return ["npy"]
         if not header.has_object:
             return ["npy"]
@@ -386,25 +676,56 @@ class Scanner:
         out.members.extend(child.members)
         return ["npy", "pickle"]
 
-    def _scan_compressed(self, codec: compressed.Codec, blob: Blob, path: str, member: str | None, depth: int, out: _Collected, deadline: float) -> list[str]:
+    def _scan_compressed(
+        self,
+        codec: compressed.Codec,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+    ) -> list[str]:
         try:
-            data = compressed.decompress(codec, blob, self.limits.max_decompressed_bytes, self.limits.max_decompression_ratio)
+            data = compressed.decompress(
+                codec, blob, self.limits.max_decompressed_bytes, self.limits.max_decompression_ratio
+            )
         except compressed.DecompressionLimit as exc:
             out.findings.append(self._limit(path, member, "max_decompressed_bytes", exc.detail))
             return [codec.name]
         except compressed.UnsupportedCodec as exc:
-            out.findings.append(self._incomplete(path, member, "MW950", "Codec not available", f"{exc.codec}-compressed content cannot be opened here", exc.fix))
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW950",
+                    "Codec not available",
+                    f"{exc.codec}-compressed content cannot be opened here",
+                    exc.fix,
+                )
+            )
             return [codec.name]
         except Exception as exc:  # noqa: BLE001 - each codec raises its own error types
             if codec.name == "zlib":
                 return self._scan_plain(blob, blob.read(0, _HEAD), path, member, out)
-            out.findings.append(self._incomplete(path, member, "MW951", "Cannot decompress", f"{codec.name} stream is damaged: {exc}", "If this file should load, it is damaged; get a fresh copy."))
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW951",
+                    "Cannot decompress",
+                    f"{codec.name} stream is damaged: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
             return [codec.name]
         inner = self._scan_blob(BytesBlob(data), path, member, depth + 1, out, deadline, "")
         return [codec.name, *inner]
 
     # -- everything else --------------------------------------------------------------------------
-    def _scan_plain(self, blob: Blob, head: bytes, path: str, member: str | None, out: _Collected) -> list[str]:
+    def _scan_plain(
+        self, blob: Blob, head: bytes, path: str, member: str | None, out: _Collected
+    ) -> list[str]:
         if blob.size == 0:
             return ["empty"]
         if b"\x00" not in head:
@@ -421,7 +742,17 @@ class Scanner:
                         return ["text"]
                     return ["json"]
                 return ["text"]
-        out.findings.append(self._incomplete(path, member, "MW903", "Unknown format", "content matches no format this version reads (it is not a pickle, archive or numpy file)", "Check what produced this file; pass only model files, or ignore this result for data you know."))
+        out.findings.append(
+            self._incomplete(
+                path,
+                member,
+                "MW903",
+                "Unknown format",
+                "content matches no format this version reads (no pickle, archive or numpy file)",
+                "Check what produced this file; pass only model files, or ignore this result "
+                "for data you know.",
+            )
+        )
         return ["unknown"]
 
 

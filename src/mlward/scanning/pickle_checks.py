@@ -23,7 +23,11 @@ _WHAT_RUNS = {
 
 
 def _what_runs(kinds: Iterable[str]) -> str:
-    parts = [_WHAT_RUNS[k] for k in ("new", "call", "setstate", "append", "extend", "add", "setitem") if k in kinds]
+    parts = [
+        _WHAT_RUNS[k]
+        for k in ("new", "call", "setstate", "append", "extend", "add", "setitem")
+        if k in kinds
+    ]
     if not parts:
         return "imports it (an import alone runs the module's top-level code)"
     return "imports it, " + ", ".join(parts)
@@ -48,7 +52,11 @@ def findings_for_stream(
         if seen.full in reported or seen.decision.trust is Trust.TRUSTED:
             continue
         reported.add(seen.full)
-        findings.append(_import_finding(seen, kinds_by_target.get(seen.full, set()), first_action.get(seen.full), location))
+        findings.append(
+            _import_finding(
+                seen, kinds_by_target.get(seen.full, set()), first_action.get(seen.full), location
+            )
+        )
 
     for action in analysis.actions:
         if action.kind in MUTATING_GLOBAL:
@@ -64,7 +72,11 @@ def findings_for_stream(
                         "process runs what the file put there, with no dangerous import needed."
                     ),
                     location=location(action.offset, action.pickle_index, action.kind),
-                    evidence={"global": action.target, "operation": action.kind, "argument": action.detail},
+                    evidence={
+                        "global": action.target,
+                        "operation": action.kind,
+                        "argument": action.detail,
+                    },
                 )
             )
         elif action.kind == "call-result":

@@ -32,7 +32,6 @@ from mlward.options import Limits
 from mlward.scanning.policy import Decision, Policy, Trust
 
 
-
 def _importable(dotted: str) -> bool:
     """Could the import system resolve this name at all? (Unicode identifiers included.)"""
     return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))
@@ -179,7 +178,11 @@ def _render(value: Any, depth: int) -> str:
         return "[" + ", ".join(_render(v, depth + 1) for v in value[:8]) + "]"
     if isinstance(value, dict):
         items = list(value.items())[:6]
-        return "{" + ", ".join(f"{_render(k, depth + 1)}: {_render(v, depth + 1)}" for k, v in items) + "}"
+        return (
+            "{"
+            + ", ".join(f"{_render(k, depth + 1)}: {_render(v, depth + 1)}" for k, v in items)
+            + "}"
+        )
     if isinstance(value, (bytes, bytearray)):
         return repr(bytes(value[:48])) + ("…" if len(value) > 48 else "")
     return repr(value)[:120]
@@ -265,7 +268,7 @@ class _Session:
         call: tuple[str, tuple[Any, ...]] | None = None,
         joblib_wrapper: bool = False,
     ) -> StubMeta:
-        stub = StubMeta(
+        return StubMeta(
             "Stub",
             (),
             {
@@ -279,12 +282,15 @@ class _Session:
                 "mw_joblib_wrapper": joblib_wrapper,
             },
         )
-        return stub
 
     def record(self, kind: str, stub: StubMeta, detail: str) -> None:
         key = (kind, stub.mw_label, detail[:64], self.pickle_index)
-        if stub.mw_trusted and stub.mw_global is None and kind in {"setstate", "setitem", "append", "extend", "add"}:
-            return  # implicit methods on objects built by trusted constructors are what they exist for
+        if (
+            stub.mw_trusted
+            and stub.mw_global is None
+            and kind in {"setstate", "setitem", "append", "extend", "add"}
+        ):
+            return  # implicit methods on objects from trusted constructors are their purpose
         if key in self._seen_actions:
             return
         self._seen_actions.add(key)
@@ -301,7 +307,9 @@ class _Session:
         )
 
     # -- unpickler hooks -------------------------------------------------------------------------
-    def find_class(self, module: str, name: str, opcode: str, remapped_from: str | None) -> StubMeta:
+    def find_class(
+        self, module: str, name: str, opcode: str, remapped_from: str | None
+    ) -> StubMeta:
         self._check()
         if not isinstance(module, str) or not isinstance(name, str):
             raise UnresolvableGlobal("global names must be strings")
@@ -327,13 +335,20 @@ class _Session:
         stub = self.make_stub("persistent_load(…)", trusted=True)
         self.result.actions.append(
             Action(
-                "persistent-id", "persistent_load", True, False, _summarise(pid), self._offset(),
+                "persistent-id",
+                "persistent_load",
+                True,
+                False,
+                _summarise(pid),
+                self._offset(),
                 self.pickle_index,
             )
         )
         return stub
 
-    def on_call(self, cls: StubMeta, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StubMeta:
+    def on_call(
+        self, cls: StubMeta, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StubMeta:
         self._check()
         detail = _summarise(args if not kwargs else (*args, kwargs))
         if cls.mw_global is None and kind == "call":
@@ -359,7 +374,9 @@ class _Session:
         for arg in args[:1]:
             data = _literal_bytes(arg)
             if data is not None:
-                self.result.nested.append(NestedPayload(loader, data, self._offset(), self.pickle_index))
+                self.result.nested.append(
+                    NestedPayload(loader, data, self._offset(), self.pickle_index)
+                )
 
     def on_setstate(self, cls: StubMeta, state: Any) -> None:
         self._check()
@@ -447,24 +464,33 @@ def _literal_bytes(value: Any, depth: int = 0) -> bytes | None:
     if decoder is None or not args:
         if label == "codecs.decode" and len(args) >= 2 and isinstance(args[1], str):
             inner = _literal_bytes(args[0], depth + 1)
-            if inner is not None and args[1].lower() in {"hex", "base64", "hex_codec", "base64_codec", "zlib", "zlib_codec"}:
+            if inner is not None and args[1].lower() in {
+                "hex",
+                "base64",
+                "hex_codec",
+                "base64_codec",
+                "zlib",
+                "zlib_codec",
+            }:
                 try:
-                    result = codecs.decode(inner, args[1])
-                except Exception:
+                    decoded = codecs.decode(inner, args[1])
+                except Exception:  # noqa: BLE001 - a failed decode just means no nested bytes
                     return None
-                return result if isinstance(result, bytes) else None
+                return decoded if isinstance(decoded, bytes) else None
         return None
-    inner_arg = args[0]
-    if isinstance(inner_arg, str) and label != "builtins.bytes.fromhex":
-        inner_arg = inner_arg.encode("latin-1", "replace")
-    elif not isinstance(inner_arg, str):
-        inner = _literal_bytes(inner_arg, depth + 1)
+    inner_arg: str | bytes
+    if isinstance(args[0], str):
+        inner_arg = (
+            args[0] if label == "builtins.bytes.fromhex" else args[0].encode("latin-1", "replace")
+        )
+    else:
+        inner = _literal_bytes(args[0], depth + 1)
         if inner is None:
             return None
         inner_arg = inner
     try:
         result = decoder(inner_arg)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a failed decode just means no nested bytes
         return None
     return bytes(result) if isinstance(result, (bytes, bytearray)) else None
 
@@ -484,21 +510,32 @@ class _CUnpickler(_pickle.Unpickler):
     session: _Session
 
     def find_class(self, module: str, name: str) -> Any:
-        module, name, remapped = _remap(module, name) if isinstance(module, str) and isinstance(name, str) else (module, name, None)
+        module, name, remapped = (
+            _remap(module, name)
+            if isinstance(module, str) and isinstance(name, str)
+            else (module, name, None)
+        )
         return self.session.find_class(module, name, "import", remapped)
 
     def persistent_load(self, pid: Any) -> Any:
         return self.session.persistent_load(pid)
 
 
-class _PyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
-    """The pure-Python unpickler joblib uses, with an opcode budget and inert EXT handling."""
+class _PyUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler joblib uses, with inert EXT handling."""
 
     session: _Session
-    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    # Set by pickle._Unpickler.load(); declared for the type checker.
+    append: Callable[[Any], None]
+    read: Callable[[int], bytes]
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined,unused-ignore]
 
     def find_class(self, module: str, name: str) -> Any:
-        module, name, remapped = _remap(module, name) if isinstance(module, str) and isinstance(name, str) else (module, name, None)
+        module, name, remapped = (
+            _remap(module, name)
+            if isinstance(module, str) and isinstance(name, str)
+            else (module, name, None)
+        )
         return self.session.find_class(module, name, "import", remapped)
 
     def persistent_load(self, pid: Any) -> Any:
@@ -512,7 +549,11 @@ class _PyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             self.append(self.find_class(*key))
             return
         # Unregistered here, but a loader that registered it would import something: stand in.
-        self.append(session.make_stub(f"<extension code {code}>", trusted=False, global_name=f"<ext {code}>"))
+        self.append(
+            session.make_stub(
+                f"<extension code {code}>", trusted=False, global_name=f"<ext {code}>"
+            )
+        )
 
     def load_ext1(self) -> None:
         self._ext(self.read(1)[0])

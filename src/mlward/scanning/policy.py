@@ -117,7 +117,9 @@ class Policy:
 
     def _decide(self, module: str, name: str, full: str) -> Decision:
         if full in self._user_exact:
-            return Decision(Trust.TRUSTED, "allowed by the user (--allow or policy file)", None, "user")
+            return Decision(
+                Trust.TRUSTED, "allowed by the user (--allow or policy file)", None, "user"
+            )
         danger = self._danger(module, name, full)
         allowed = self._lists.allowed.get(full)
         if allowed is not None and danger is None:
