@@ -8,7 +8,6 @@ import os
 import re
 import stat
 import struct
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
 from mlward.results import ArtifactResult, Finding, Location, MemberResult, Severity, verdict_of
 from mlward.scanning.pickle_checks import findings_for_stream
-from mlward.scanning.pickle_vm import StreamAnalysis, analyze_stream
+from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy
 from mlward.storage.blobs import Blob, BytesBlob, FileBlob, SliceBlob
 
@@ -249,12 +248,22 @@ class Scanner:
         max_pickles: int | None = None,
         torch: bool = False,
     ) -> list[str]:
-        data = self._read_all(blob, path, member, out, self.limits.max_pickle_bytes)
-        if data is None:
+        if blob.size > self.limits.max_pickle_bytes:
+            detail = (
+                f"{blob.size} bytes of pickle exceed the limit of {self.limits.max_pickle_bytes}"
+            )
+            out.findings.append(self._limit(path, member, "max_pickle_bytes", detail))
             return ["pickle"]
-        analysis = analyze_stream(
-            data, self.policy, self.limits, deadline=deadline, max_pickles=max_pickles
-        )
+        with blob.stream() as (reader, start):
+            analysis = analyze_reader(
+                reader,
+                start,
+                blob.size,
+                self.policy,
+                self.limits,
+                deadline=deadline,
+                max_pickles=max_pickles,
+            )
         return self._report_stream(
             analysis, path, member, depth, out, deadline, torch=torch, strong=True
         )
@@ -268,8 +277,10 @@ class Scanner:
         out: _Collected,
         deadline: float,
     ) -> list[str] | None:
-        data = blob.read(0, blob.size)
-        analysis = analyze_stream(data, self.policy, self.limits, deadline=deadline)
+        with blob.stream() as (reader, start):
+            analysis = analyze_reader(
+                reader, start, blob.size, self.policy, self.limits, deadline=deadline
+            )
         first = analysis.spans[0] if analysis.spans else None
         if first is None and analysis.limit is None:
             return None
@@ -496,7 +507,7 @@ class Scanner:
                     entry.size,
                     self.limits.max_decompressed_bytes,
                 )
-            except (zipfmt.ZipFormatError, Exception) as exc:  # noqa: BLE001 - zlib errors vary
+            except Exception as exc:  # noqa: BLE001 - zlib errors vary
                 out.findings.append(
                     self._incomplete(
                         path,
@@ -541,6 +552,8 @@ class Scanner:
         out: _Collected,
         deadline: float,
     ) -> list[str]:
+        import tarfile  # only tar archives need it; keeps start-up short
+
         raw = _BlobFile(blob)
         try:
             archive = tarfile.open(fileobj=raw, mode="r:")  # noqa: SIM115 - closed with the blob

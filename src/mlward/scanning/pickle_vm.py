@@ -21,7 +21,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 try:
     import resource
@@ -236,13 +236,21 @@ _STUB_NEW = staticmethod(_stub_new)
 class _Session:
     """State shared by the stubs and unpicklers while one stream is analysed."""
 
-    def __init__(self, policy: Policy, limits: Limits, deadline: float, reader: io.BytesIO) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        limits: Limits,
+        deadline: float,
+        reader: BinaryIO,
+        start: int,
+        size: int,
+    ) -> None:
         self.policy = policy
         self.limits = limits
         self.deadline = deadline
         self.reader = reader
-        self.total = len(reader.getbuffer())
-        self.base = 0
+        self.total = start + size  # absolute end of the stream in the reader
+        self.base = -start  # offsets are reported relative to the stream's first byte
         self.result = StreamAnalysis()
         self.pickle_index = 0
         self.engine = "c"
@@ -595,14 +603,16 @@ def _memory_budget(extra: int) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def _run_one(session: _Session, reader: io.BytesIO, index: int) -> PickleSpan:
+def _run_one(session: _Session, reader: BinaryIO, index: int) -> PickleSpan:
     # Honest unpickling needs memory in proportion to the input; only bombs need more.
-    budget = min(session.limits.max_memory_bytes, max(256 << 20, 32 * session.total))
+    budget = min(
+        session.limits.max_memory_bytes, max(256 << 20, 32 * (session.total + session.base))
+    )
     with _memory_budget(budget):
         return _run_one_unguarded(session, reader, index)
 
 
-def _run_one_unguarded(session: _Session, reader: io.BytesIO, index: int) -> PickleSpan:
+def _run_one_unguarded(session: _Session, reader: BinaryIO, index: int) -> PickleSpan:
     """Read one pickle from ``reader``'s position with the C engine, then Python on error."""
     start = reader.tell()
     previous_index = session.pickle_index
@@ -650,13 +660,26 @@ def analyze_stream(
     *,
     deadline: float,
     max_pickles: int | None = None,
-    base_offset: int = 0,
 ) -> StreamAnalysis:
     """Analyse every pickle in ``data`` back to back, as repeated ``pickle.load`` calls see them."""
-    reader = io.BytesIO(data)
-    session = _Session(policy, limits, deadline, reader)
-    session.base = base_offset
-    total = len(data)
+    return analyze_reader(
+        io.BytesIO(data), 0, len(data), policy, limits, deadline=deadline, max_pickles=max_pickles
+    )
+
+
+def analyze_reader(
+    reader: BinaryIO,
+    start: int,
+    size: int,
+    policy: Policy,
+    limits: Limits,
+    *,
+    deadline: float,
+    max_pickles: int | None = None,
+) -> StreamAnalysis:
+    """Like analyze_stream, over ``size`` bytes of a seekable reader positioned at ``start``."""
+    session = _Session(policy, limits, deadline, reader, start, size)
+    total = start + size
     index = 0
     try:
         while reader.tell() < total:
@@ -671,14 +694,14 @@ def analyze_stream(
             )
             if span.error is not None and index > 0 and not saw_something:
                 # Bytes after the last pickle that are not a pickle: the loader never reads them.
-                session.result.trailing_bytes = total - (span.start - base_offset)
+                session.result.trailing_bytes = size - span.start
                 break
             session.result.spans.append(span)
             if span.error is not None:
                 break
             index = session.pickle_index + 1
             session.pickle_index = index
-            if reader.tell() <= span.start - base_offset:
+            if reader.tell() <= span.start + start:
                 break
     except LimitReached as exc:
         session.result.limit = exc
@@ -696,7 +719,7 @@ def analyze_records(
 ) -> StreamAnalysis:
     """Legacy torch tar members: counts and records as small pickles, raw bytes in between."""
     reader = io.BytesIO(data)
-    session = _Session(policy, limits, deadline, reader)
+    session = _Session(policy, limits, deadline, reader, 0, len(data))
     index = 0
 
     def load() -> Any:

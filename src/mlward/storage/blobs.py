@@ -6,14 +6,26 @@ nothing reopens a path between a check and a use.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import mmap
 import os
-from typing import Protocol
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
 
 
 class Blob(Protocol):
     size: int
 
     def read(self, offset: int, length: int) -> bytes: ...
+
+    def stream(self) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        """A seekable reader positioned at the blob's first byte, and that position.
+
+        Reads end at the blob's last byte. Files are memory-mapped, so bytes the analysis
+        seeks over (raw arrays in joblib files) are never read.
+        """
+        ...
 
 
 class FileBlob:
@@ -37,6 +49,30 @@ class FileBlob:
             length -= len(chunk)
         return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
+    @contextlib.contextmanager
+    def stream(self) -> Iterator[tuple[BinaryIO, int]]:
+        with _mapped(self._fd, 0, self.size) as pair:
+            yield pair
+
+    def stream_range(
+        self, start: int, size: int
+    ) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        return _mapped(self._fd, start, size)
+
+
+@contextlib.contextmanager
+def _mapped(fd: int, start: int, size: int) -> Iterator[tuple[BinaryIO, int]]:
+    if size == 0:
+        yield io.BytesIO(b""), 0
+        return
+    aligned = start - start % mmap.ALLOCATIONGRANULARITY
+    view = mmap.mmap(fd, size + (start - aligned), access=mmap.ACCESS_READ, offset=aligned)
+    try:
+        view.seek(start - aligned)
+        yield view, start - aligned  # type: ignore[misc]
+    finally:
+        view.close()
+
 
 class BytesBlob:
     def __init__(self, data: bytes) -> None:
@@ -47,6 +83,10 @@ class BytesBlob:
         if offset == 0 and length >= self.size:
             return self._data
         return self._data[offset : offset + length]
+
+    @contextlib.contextmanager
+    def stream(self) -> Iterator[tuple[BinaryIO, int]]:
+        yield io.BytesIO(self._data), 0
 
 
 class SliceBlob:
@@ -61,3 +101,9 @@ class SliceBlob:
         if offset >= self.size:
             return b""
         return self._parent.read(self._start + offset, min(length, self.size - offset))
+
+    def stream(self) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        parent = self._parent
+        if isinstance(parent, FileBlob):
+            return parent.stream_range(self._start, self.size)
+        return BytesBlob(self.read(0, self.size)).stream()
