@@ -16,6 +16,7 @@ import codecs
 import contextlib
 import copyreg
 import io
+import os
 import pickle
 import struct
 import time
@@ -56,6 +57,7 @@ NESTED_LOADERS = frozenset(
         "numpy.loads",
     }
 )
+
 # Pure decoders the analysis may evaluate on literal arguments to find such nested bytes.
 _DECODERS: dict[str, Callable[..., bytes]] = {}
 
@@ -86,9 +88,17 @@ def _register_decoders() -> None:
 
 
 _register_decoders()
+# Results whose identity matters later: dtypes (joblib sizes arrays from them), decoded bytes
+# (nested payloads) and joblib array wrappers.
+_KEEP_IDENTITY = frozenset(
+    {*_DECODERS, *NESTED_LOADERS, "numpy.dtype", "joblib.numpy_pickle.NumpyArrayWrapper"}
+)
 
 
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+
+
+_PERSISTENT_IDS_KEPT = 20
 
 
 class LimitReached(Exception):
@@ -255,9 +265,11 @@ class _Session:
         self.pickle_index = 0
         self.engine = "c"
         self._seen_imports: set[tuple[str, str, int]] = set()
-        self._seen_actions: set[tuple[str, str, str, int]] = set()
+        self._seen_actions: set[tuple[str, str, int]] = set()
         self._trusted_calls = 0
         self.last_value: Any = None
+        self.persistent_ids = 0
+        self.shared_result = self.make_stub("<object built by a trusted constructor>", trusted=True)
 
     # -- helpers -------------------------------------------------------------------------------
     def _offset(self) -> int:
@@ -291,8 +303,9 @@ class _Session:
             },
         )
 
-    def record(self, kind: str, stub: StubMeta, detail: str) -> None:
-        key = (kind, stub.mw_label, detail[:64], self.pickle_index)
+    def record(self, kind: str, stub: StubMeta, detail: Any) -> None:
+        """Note one action; ``detail`` (the arguments) is rendered only for the first of a kind."""
+        key = (kind, stub.mw_label, self.pickle_index)
         if (
             stub.mw_trusted
             and stub.mw_global is None
@@ -308,7 +321,7 @@ class _Session:
                 target=stub.mw_label,
                 trusted=stub.mw_trusted,
                 on_global=stub.mw_global is not None,
-                detail=detail,
+                detail=_summarise(detail),
                 offset=self._offset(),
                 pickle_index=self.pickle_index,
             )
@@ -340,25 +353,26 @@ class _Session:
 
     def persistent_load(self, pid: Any) -> StubMeta:
         self._check()
-        stub = self.make_stub("persistent_load(…)", trusted=True)
-        self.result.actions.append(
-            Action(
-                "persistent-id",
-                "persistent_load",
-                True,
-                False,
-                _summarise(pid),
-                self._offset(),
-                self.pickle_index,
+        self.persistent_ids += 1
+        if self.persistent_ids <= _PERSISTENT_IDS_KEPT:
+            self.result.actions.append(
+                Action(
+                    "persistent-id",
+                    "persistent_load",
+                    True,
+                    False,
+                    _summarise(pid),
+                    self._offset(),
+                    self.pickle_index,
+                )
             )
-        )
-        return stub
+        return self.shared_result
 
     def on_call(
         self, cls: StubMeta, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> StubMeta:
         self._check()
-        detail = _summarise(args if not kwargs else (*args, kwargs))
+        detail = args if not kwargs else (*args, kwargs)
         if cls.mw_global is None and kind == "call":
             # Calling an object the stream itself created: no producer does that.
             self.record("call-result", cls, detail)
@@ -371,6 +385,9 @@ class _Session:
             trusted = cls.mw_trusted
         if cls.mw_global in NESTED_LOADERS:
             self._nested_from_args(cls.mw_global, args)
+        if trusted and cls.mw_global not in _KEEP_IDENTITY:
+            # Most results are never looked at again: share one stub instead of a class each.
+            return self.shared_result
         return self.make_stub(
             f"{cls.mw_label}(…)",
             trusted=trusted,
@@ -585,9 +602,12 @@ def _memory_budget(extra: int) -> Iterator[None]:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            current = int(statm.read().split()[0]) * resource.getpagesize()
-    except (OSError, ValueError):
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            current = int(os.read(fd, 64).split()[0]) * resource.getpagesize()
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
         yield
         return
     cap = current + extra
