@@ -10,6 +10,7 @@ import lzma
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from mlward.storage.blobs import Blob
 
@@ -24,57 +25,94 @@ class DecompressionLimit(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class Codec:
-    name: str
-    magic: tuple[bytes, ...]
-    make: Callable[[], Callable[[bytes, int], bytes]]
-    skip: int = 0
-
-
-def _zlib() -> Callable[[bytes, int], bytes]:
-    d = zlib.decompressobj()
-    return d.decompress
-
-
-def _gzip() -> Callable[[bytes, int], bytes]:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    return d.decompress
-
-
-def _bz2() -> Callable[[bytes, int], bytes]:
-    d = bz2.BZ2Decompressor()
-    return d.decompress
-
-
-def _lzma() -> Callable[[bytes, int], bytes]:
-    d = lzma.LZMADecompressor()
-    return d.decompress
-
-
-def _lz4() -> Callable[[bytes, int], bytes]:
-    try:
-        import lz4.frame  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError as exc:
-        raise UnsupportedCodec("lz4", "pip install lz4") from exc
-    d = lz4.frame.LZ4FrameDecompressor()
-    return d.decompress  # type: ignore[no-any-return]
-
-
-def _zstd() -> Callable[[bytes, int], bytes]:
-    try:
-        import zstandard  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError as exc:
-        raise UnsupportedCodec("zstd", "pip install zstandard") from exc
-    d = zstandard.ZstdDecompressor().decompressobj()
-    return lambda data, limit: d.decompress(data)  # type: ignore[no-any-return,unused-ignore]
-
-
 class UnsupportedCodec(Exception):
     def __init__(self, codec: str, fix: str) -> None:
         super().__init__(codec)
         self.codec = codec
         self.fix = fix
+
+
+# One decompression step: (input, output room) -> (output, input still pending, stream ended).
+Step = Callable[[bytes, int], tuple[bytes, bytes, bool]]
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    magic: tuple[bytes, ...]
+    make: Callable[[], Step]
+    skip: int = 0
+
+
+def _zlib_step(wbits: int) -> Step:
+    d = zlib.decompressobj(wbits)
+
+    def step(data: bytes, room: int) -> tuple[bytes, bytes, bool]:
+        piece = d.decompress(data, room)
+        return piece, d.unconsumed_tail, d.eof
+
+    return step
+
+
+def _zlib() -> Step:
+    return _zlib_step(zlib.MAX_WBITS)
+
+
+def _gzip() -> Step:
+    return _zlib_step(16 + zlib.MAX_WBITS)
+
+
+class _Buffered(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+def _drain(d: _Buffered) -> Step:
+    # bz2, lzma and lz4 keep unread input inside; b"" drains it until they ask for more.
+    def step(data: bytes, room: int) -> tuple[bytes, bytes, bool]:
+        piece = d.decompress(data, room)
+        while not d.eof and not d.needs_input and len(piece) < room:
+            more = d.decompress(b"", room - len(piece))
+            if not more:
+                break
+            piece += more
+        return piece, b"", bool(d.eof)
+
+    return step
+
+
+def _bz2() -> Step:
+    return _drain(bz2.BZ2Decompressor())
+
+
+def _lzma() -> Step:
+    return _drain(lzma.LZMADecompressor())
+
+
+def _lz4() -> Step:
+    try:
+        import lz4.frame  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError as exc:
+        raise UnsupportedCodec("lz4", "pip install lz4") from exc
+    return _drain(lz4.frame.LZ4FrameDecompressor())
+
+
+def _zstd() -> Step:
+    try:
+        import zstandard  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError as exc:
+        raise UnsupportedCodec("zstd", "pip install zstandard") from exc
+    d = zstandard.ZstdDecompressor().decompressobj()
+
+    def step(data: bytes, room: int) -> tuple[bytes, bytes, bool]:
+        return d.decompress(data), b"", bool(d.eof)
+
+    return step
 
 
 CODECS: tuple[Codec, ...] = (
@@ -121,16 +159,15 @@ def decompress(codec: Codec, blob: Blob, max_bytes: int, max_ratio: int) -> byte
     consumed = 0
     for chunk in _chunks(blob, codec.skip):
         consumed += len(chunk)
-        piece = step(chunk, max_bytes + 1 - len(out))
-        out += piece
-        _check(out, consumed, max_bytes, max_ratio)
-        # Drain what the decompressor holds back because of the output cap.
+        pending = chunk
         while True:
-            more = step(b"", max_bytes + 1 - len(out))
-            if not more:
-                break
-            out += more
+            piece, pending, done = step(pending, max_bytes + 1 - len(out))
+            out += piece
             _check(out, consumed, max_bytes, max_ratio)
+            if done:
+                return bytes(out)  # loaders never read past the end of the stream
+            if not pending:
+                break
     return bytes(out)
 
 

@@ -99,6 +99,7 @@ _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 
 
 _PERSISTENT_IDS_KEPT = 20
+_ATTRIBUTE_LOOKUPS = frozenset({"builtins.getattr"})
 
 
 class LimitReached(Exception):
@@ -127,6 +128,18 @@ class ImportSeen:
     @property
     def full(self) -> str:
         return f"{self.module}.{self.name}"
+
+
+@dataclass
+class _PendingLookup:
+    module: str
+    name: str
+    opcode: str
+    offset: int
+    pickle_index: int
+    remapped_from: str | None
+    static_uses: int = 0
+    dynamic_uses: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,7 @@ class StubMeta(type):
     mw_call: tuple[str, tuple[Any, ...]] | None
     mw_state: Any
     mw_joblib_wrapper: bool
+    mw_path: tuple[str, str] | None
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return cls.mw_session.on_call(cls, "call", args, kwargs)
@@ -269,6 +283,8 @@ class _Session:
         self._trusted_calls = 0
         self.last_value: Any = None
         self.persistent_ids = 0
+        self._global_stubs: dict[str, StubMeta] = {}
+        self._lookups: dict[str, _PendingLookup] = {}
         self.shared_result = self.make_stub("<object built by a trusted constructor>", trusted=True)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -300,6 +316,7 @@ class _Session:
                 "mw_call": call,
                 "mw_state": None,
                 "mw_joblib_wrapper": joblib_wrapper,
+                "mw_path": None,
             },
         )
 
@@ -337,6 +354,9 @@ class _Session:
         if not _importable(module) or not _importable(name):
             # The real import fails on such a name, so nothing runs and the loader stops here.
             raise UnresolvableGlobal(f"cannot import {module!r}.{name!r}")
+        full = f"{module}.{name}"
+        if full in _ATTRIBUTE_LOOKUPS:
+            return self._lookup_stub(module, name, opcode, remapped_from)
         decision = self.policy.decide(module, name)
         key = (module, name, self.pickle_index)
         if key not in self._seen_imports:
@@ -348,8 +368,79 @@ class _Session:
                     module, name, opcode, self._offset(), self.pickle_index, decision, remapped_from
                 )
             )
+        stub = self._global_stubs.get(full)
+        if stub is None:
+            stub = self.make_stub(full, trusted=decision.trust is Trust.TRUSTED, global_name=full)
+            stub.mw_path = (module, name)
+            self._global_stubs[full] = stub
+        return stub
+
+    # -- getattr(<global>, "constant") is a global too ------------------------------------------
+    # Pickles of bound methods (pandas time zones, classmethod constructors) call
+    # builtins.getattr(SomeClass, "name"). With a global and a constant name that is exactly the
+    # global SomeClass.name, so it is judged as one; any other use of getattr is judged as itself.
+    def _lookup_stub(
+        self, module: str, name: str, opcode: str, remapped_from: str | None
+    ) -> StubMeta:
         full = f"{module}.{name}"
-        return self.make_stub(full, trusted=decision.trust is Trust.TRUSTED, global_name=full)
+        stub = self._global_stubs.get(full)
+        if stub is None:
+            stub = self.make_stub(full, trusted=False, global_name=full)
+            stub.mw_path = (module, name)
+            self._global_stubs[full] = stub
+            self._lookups[full] = _PendingLookup(
+                module, name, opcode, self._offset(), self.pickle_index, remapped_from
+            )
+        return stub
+
+    def _static_lookup(self, cls: StubMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        pending = self._lookups.get(cls.mw_label)
+        target = args[0] if args else None
+        if (
+            pending is not None
+            and not kwargs
+            and len(args) in (2, 3)
+            and isinstance(target, StubMeta)
+            and target.mw_path is not None
+            and isinstance(args[1], str)
+        ):
+            pending.static_uses += 1
+            module, qualname = target.mw_path
+            return self.find_class(module, f"{qualname}.{args[1]}", "getattr", None)
+        self._mark_dynamic(cls)
+        return None
+
+    def _mark_dynamic(self, cls: StubMeta) -> None:
+        pending = self._lookups.get(cls.mw_label)
+        if pending is not None:
+            pending.dynamic_uses += 1
+
+    def finish(self) -> None:
+        """Record the attribute-lookup globals, judged by how the stream used them."""
+        for full, pending in self._lookups.items():
+            if pending.static_uses and not pending.dynamic_uses:
+                decision = Decision(
+                    Trust.TRUSTED,
+                    "only looks up attributes of imported globals by constant name; each result "
+                    "is judged as a global of its own",
+                    None,
+                    "rule",
+                )
+            else:
+                decision = self.policy.decide(pending.module, pending.name)
+            self.result.imports.append(
+                ImportSeen(
+                    pending.module,
+                    pending.name,
+                    pending.opcode,
+                    pending.offset,
+                    pending.pickle_index,
+                    decision,
+                    pending.remapped_from,
+                )
+            )
+            del full
+        self._lookups.clear()
 
     def persistent_load(self, pid: Any) -> StubMeta:
         self._check()
@@ -372,6 +463,14 @@ class _Session:
         self, cls: StubMeta, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> StubMeta:
         self._check()
+        if cls.mw_label in self._lookups:
+            if kind == "call":
+                resolved = self._static_lookup(cls, args, kwargs)
+            else:
+                self._mark_dynamic(cls)
+                resolved = None
+            if resolved is not None:
+                return resolved  # type: ignore[no-any-return]
         detail = args if not kwargs else (*args, kwargs)
         if cls.mw_global is None and kind == "call":
             # Calling an object the stream itself created: no producer does that.
@@ -405,6 +504,7 @@ class _Session:
 
     def on_setstate(self, cls: StubMeta, state: Any) -> None:
         self._check()
+        self._mark_dynamic(cls)
         if cls.mw_global is not None:
             self.record("build-global", cls, _summarise(state))
             return
@@ -417,6 +517,7 @@ class _Session:
 
     def on_mutate(self, cls: StubMeta, kind: str, args: tuple[Any, ...]) -> None:
         self._check()
+        self._mark_dynamic(cls)
         if cls.mw_global is not None:
             self.record(f"{kind}-global", cls, _summarise(args))
         elif not cls.mw_trusted:
@@ -725,6 +826,7 @@ def analyze_reader(
                 break
     except LimitReached as exc:
         session.result.limit = exc
+    session.finish()
     return session.result
 
 
@@ -781,6 +883,7 @@ def analyze_records(
         pass
     except LimitReached as exc:
         session.result.limit = exc
+    session.finish()
     return session.result
 
 
