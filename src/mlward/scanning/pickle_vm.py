@@ -506,22 +506,28 @@ class _Session:
         self._check()
         self._mark_dynamic(cls)
         if cls.mw_global is not None:
-            self.record("build-global", cls, _summarise(state))
+            self.record("build-global", cls, state)
+            return
+        if cls.mw_joblib_wrapper:
+            # The wrapper has no __setstate__: each BUILD merges into its __dict__, and joblib
+            # reads one more array block per BUILD, even a second BUILD through the memo.
+            merged = dict(cls.mw_state) if isinstance(cls.mw_state, dict) else {}
+            if isinstance(state, dict):
+                merged.update(state)
+            cls.mw_state = merged
+            self._skip_joblib_array(cls, merged)
             return
         cls.mw_state = state
-        if cls.mw_joblib_wrapper:
-            self._skip_joblib_array(cls, state)
-            return
         if not cls.mw_trusted:
-            self.record("setstate", cls, _summarise(state))
+            self.record("setstate", cls, state)
 
     def on_mutate(self, cls: StubMeta, kind: str, args: tuple[Any, ...]) -> None:
         self._check()
         self._mark_dynamic(cls)
         if cls.mw_global is not None:
-            self.record(f"{kind}-global", cls, _summarise(args))
+            self.record(f"{kind}-global", cls, args)
         elif not cls.mw_trusted:
-            self.record(kind, cls, _summarise(args))
+            self.record(kind, cls, args)
 
     # -- joblib arrays sit inline in the stream, right after their wrapper's BUILD -----------
     def _skip_joblib_array(self, wrapper: StubMeta, state: Any) -> None:
@@ -741,7 +747,9 @@ def _run_one_unguarded(session: _Session, reader: BinaryIO, index: int) -> Pickl
     error: str | None = None
     engine = "c"
     try:
-        unpickler = _CUnpickler(reader)
+        # torch.load reads py2 strings as UTF-8 and pickle.load as ASCII; surrogateescape never
+        # fails, so the analysis reads on wherever either loader would.
+        unpickler = _CUnpickler(reader, encoding="utf-8", errors="surrogateescape")
         unpickler.session = session
         session.last_value = unpickler.load()
     except LimitReached:
@@ -757,7 +765,7 @@ def _run_one_unguarded(session: _Session, reader: BinaryIO, index: int) -> Pickl
         engine = "c+python"
         py_error: str | None = None
         try:
-            py = _PyUnpickler(reader)
+            py = _PyUnpickler(reader, encoding="utf-8", errors="surrogateescape")
             py.session = session
             session.last_value = py.load()
         except LimitReached:

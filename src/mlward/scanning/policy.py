@@ -120,37 +120,59 @@ class Policy:
             return Decision(
                 Trust.TRUSTED, "allowed by the user (--allow or policy file)", None, "user"
             )
-        danger = self._danger(module, name, full)
-        allowed = self._lists.allowed.get(full)
-        if allowed is not None and danger is None:
-            return Decision(Trust.TRUSTED, allowed[0], None, allowed[1])
-        if danger is not None:
-            return danger
-        if any(full.startswith(prefix) for prefix in self._user_prefixes):
-            return Decision(Trust.TRUSTED, "allowed by the user (--allow prefix)", None, "user")
-        return Decision(Trust.UNTRUSTED, "not on any allowlist", None, None)
-
-    def _danger(self, module: str, name: str, full: str) -> Decision | None:
-        lists = self._lists
-        hit = lists.denied_names.get(full)
+        hit = self._denied(module, full) or self._denied_by_walk(module, name)
         if hit is not None:
-            return Decision(Trust.DANGEROUS, hit[0], hit[1], "denylist")
-        parts = module.split(".")
-        for depth in range(len(parts), 0, -1):
-            hit = lists.denied_modules.get(".".join(parts[:depth]))
-            if hit is not None:
-                return Decision(Trust.DANGEROUS, hit[0], hit[1], "denylist")
-        # An attribute walk through dunders (``x.__globals__``, ``__subclasses__``) reaches
-        # objects no producer ever pickles by reference.
-        segments = [*parts, *name.split(".")]
-        if any(s.startswith("__") and s.endswith("__") and s not in _DUNDER_SAFE for s in segments):
+            return hit
+        allowed = self._lists.allowed.get(full)
+        if allowed is not None:
+            return Decision(Trust.TRUSTED, allowed[0], None, allowed[1])
+        if _walks_dunders(module, name):
             return Decision(
                 Trust.DANGEROUS,
                 "walks through a dunder attribute to reach an object no model pickles by name",
                 "introspection",
                 "rule",
             )
+        if any(full.startswith(prefix) for prefix in self._user_prefixes):
+            return Decision(Trust.TRUSTED, "allowed by the user (--allow prefix)", None, "user")
+        return Decision(Trust.UNTRUSTED, "not on any allowlist", None, None)
+
+    def _denied(self, module: str, full: str) -> Decision | None:
+        lists = self._lists
+        hit = lists.denied_names.get(full)
+        if hit is None:
+            parts = module.split(".")
+            for depth in range(len(parts), 0, -1):
+                hit = lists.denied_modules.get(".".join(parts[:depth]))
+                if hit is not None:
+                    break
+        if hit is None:
+            return None
+        return Decision(Trust.DANGEROUS, hit[0], hit[1], "denylist")
+
+    def _denied_by_walk(self, module: str, name: str) -> Decision | None:
+        # Protocol 4 walks a dotted name attribute by attribute, so "pathlib" + "os.system"
+        # reaches os.system through a module that imports os: judge every tail of the walk.
+        walk = name.split(".")
+        for start in range(len(walk) - 1):
+            tail_module = ".".join(walk[start:-1])
+            hit = self._denied(tail_module, f"{tail_module}.{walk[-1]}")
+            if hit is not None:
+                return Decision(
+                    Trust.DANGEROUS,
+                    f"reaches {tail_module}.{walk[-1]} by walking attributes of {module}: "
+                    f"{hit.reason}",
+                    hit.category,
+                    "denylist",
+                )
         return None
 
     def is_allowlisted(self, full: str) -> bool:
         return full in self._lists.allowed
+
+
+def _walks_dunders(module: str, name: str) -> bool:
+    # An attribute walk through dunders (``x.__globals__``, ``__subclasses__``) reaches objects
+    # no producer ever pickles by reference.
+    segments = [*module.split("."), *name.split(".")]
+    return any(s.startswith("__") and s.endswith("__") and s not in _DUNDER_SAFE for s in segments)
