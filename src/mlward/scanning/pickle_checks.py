@@ -154,7 +154,7 @@ def _import_finding(
                 f"Loading this file {what.replace('imports it', f'imports {seen.full}', 1)}{call}. "
                 f"{seen.decision.reason}"
             ),
-            location=location(seen.offset, seen.pickle_index, seen.opcode),
+            location=location(seen.offset, seen.pickle_index, seen.opcode or None),
             evidence=evidence,
             fix=f"Do not load this file. If you wrote it and trust it: --allow {seen.full}",
         )
@@ -168,7 +168,7 @@ def _import_finding(
             f"time; the object is reconstructed from data in the file. Trust it only if you "
             f"know and trust the package that defines it."
         ),
-        location=location(seen.offset, seen.pickle_index, seen.opcode),
+        location=location(seen.offset, seen.pickle_index, seen.opcode or None),
         evidence=evidence,
         fix=f"--allow {seen.full}",
     )

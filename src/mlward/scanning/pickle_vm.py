@@ -647,7 +647,7 @@ class _CUnpickler(_pickle.Unpickler):
             if isinstance(module, str) and isinstance(name, str)
             else (module, name, None)
         )
-        return self.session.find_class(module, name, "import", remapped)
+        return self.session.find_class(module, name, "", remapped)
 
     def persistent_load(self, pid: Any) -> Any:
         return self.session.persistent_load(pid)
@@ -668,7 +668,7 @@ class _PyUnpickler(pickle._Unpickler):
             if isinstance(module, str) and isinstance(name, str)
             else (module, name, None)
         )
-        return self.session.find_class(module, name, "import", remapped)
+        return self.session.find_class(module, name, "", remapped)
 
     def persistent_load(self, pid: Any) -> Any:
         return self.session.persistent_load(pid)
