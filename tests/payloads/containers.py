@@ -373,6 +373,45 @@ def _npy_descr_spelling(out_dir: Path, marker: Path) -> Path:
     return path
 
 
+def _zip_forced_zip64(_out: Path, marker: Path) -> bytes:
+    """Every member written with ZIP64 extra fields (as torch does for huge checkpoints)."""
+    members = zip_members(_zip_prefix_payload(marker))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for member_name, content in members:
+            with archive.open(member_name, "w", force_zip64=True) as handle:
+                handle.write(content)
+    return buffer.getvalue()
+
+
+class _NoSeek(io.RawIOBase):
+    """A write-only stream without tell/seek: zipfile falls back to data descriptors."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: bytes) -> int:  # type: ignore[override]
+        self.data += chunk
+        return len(chunk)
+
+
+def _zip_data_descriptors(_out: Path, marker: Path) -> bytes:
+    """Streamed zip: local headers carry no sizes or CRC (flag bit 3); they follow each member."""
+    members = zip_members(_zip_prefix_payload(marker))
+    stream = _NoSeek()
+    with zipfile.ZipFile(stream, "w") as archive:  # type: ignore[arg-type]
+        for member_name, content in members:
+            archive.writestr(member_name, content)
+    return bytes(stream.data)
+
+
+def _raw_exec_pickle(_out: Path, marker: Path) -> bytes:
+    return pickle_bytes(_exec_ops(marker), 2)
+
+
 # --------------------------------------------------------------------------- joblib
 
 
@@ -742,5 +781,40 @@ SAMPLES: list[Sample] = [
         _npy_descr_spelling,
         "numpy",
         M,
+    ),
+    from_bytes(
+        "torch-zip-forced-zip64",
+        "The payload checkpoint rewritten with ZIP64 local headers (sizes 0xFFFFFFFF, real sizes "
+        "in the zip64 extra field).",
+        _zip_forced_zip64,
+        M,
+        loader="torch",
+        ext=".pt",
+    ),
+    from_bytes(
+        "torch-zip-data-descriptors",
+        "The payload checkpoint written as a streamed zip: sizes and CRCs live in data "
+        "descriptors after each member (flag bit 3), not in the local headers.",
+        _zip_data_descriptors,
+        M,
+        loader="torch",
+        ext=".pt",
+    ),
+    from_bytes(
+        "numpy-load-raw-pickle-as-npy",
+        "A plain pickle named weights.npy: numpy.load(allow_pickle=True) falls back to "
+        "pickle.load for files that are neither .npy nor .npz.",
+        _raw_exec_pickle,
+        M,
+        loader="numpy",
+        ext=".npy",
+    ),
+    from_bytes(
+        "joblib-load-plain-pickle",
+        "A plain pickle (no joblib wrappers) loaded with joblib.load, which unpickles any stream.",
+        _raw_exec_pickle,
+        M,
+        loader="joblib",
+        ext=".joblib",
     ),
 ]
