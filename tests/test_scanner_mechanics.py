@@ -215,3 +215,31 @@ def test_nested_zips_are_opened(tmp_path: Path, depth: int) -> None:
     too_deep = _scan_bytes(tmp_path, data, name="outer.zip", limits=Limits(max_depth=1))
     if depth > 1:
         assert too_deep.verdict is Verdict.INCONCLUSIVE
+
+
+def _compress(codec: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import lz4.frame
+    import zstandard
+
+    return {
+        "gzip": gzip.compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+        "lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+        "zlib": zlib.compress,
+        "lz4": lz4.frame.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+    }[codec](data)
+
+
+@pytest.mark.parametrize("codec", ["gzip", "bz2", "xz", "lzma", "zlib", "lz4", "zstd"])
+def test_every_codec_is_opened(tmp_path: Path, codec: str) -> None:
+    art = _scan_bytes(tmp_path, _compress(codec, _call_system() + b"."), name="model.bin")
+    assert art.formats[0] == codec
+    assert art.verdict is Verdict.MALICIOUS
+    benign = _compress(codec, pickle.dumps({"w": list(range(50))}, protocol=4))
+    assert _scan_bytes(tmp_path, benign, name="ok.bin").verdict is Verdict.CLEAN
