@@ -766,12 +766,6 @@ SKLEARN_SKIP = [
 ]
 
 SKLEARN_DENY = {
-    "sklearn.metrics._scorer._BaseScorer": "scorer __call__ looks up the estimator method to "
-    "call from a name in its state (_response_method)",
-    "sklearn.metrics._scorer._Scorer": "scorer __call__ looks up the estimator method to call "
-    "from a name in its state (_response_method)",
-    "sklearn.metrics._scorer._MultimetricScorer": "calls a dict of scorers (see _Scorer)",
-    "sklearn.metrics._scorer._CurveScorer": "scorer __call__ looks up methods by name from state",
     "sklearn.linear_model._logistic._LbfgsCallbackBridge": "optimizer callback, never pickled",
     "sklearn.linear_model._stochastic_gradient._ValidationScoreCallback": "training callback, "
     "never pickled",
@@ -784,6 +778,12 @@ def _sklearn_callable_reviewed(name: str, cls: type) -> bool:
     # DataFrame columns by dtype/regex).
     return name.startswith(("sklearn._loss.", "sklearn.gaussian_process.kernels.")) or name in {
         "sklearn.metrics._scorer._PassthroughScorer",
+        # Scorers run only when called; a stream that calls an object it built is flagged by
+        # the engine (MW111), so loading a fitted GridSearchCV(scoring=...) runs none of them.
+        "sklearn.metrics._scorer._BaseScorer",
+        "sklearn.metrics._scorer._Scorer",
+        "sklearn.metrics._scorer._MultimetricScorer",
+        "sklearn.metrics._scorer._CurveScorer",
         "sklearn.compose._column_transformer.make_column_selector",
     }
 
@@ -950,6 +950,19 @@ def build_sklearn() -> AllowFile:
             "sklearn.feature_selection._mutual_info.mutual_info_classif",
             "sklearn.feature_selection._mutual_info.mutual_info_regression",
         }),
+    )
+    import sklearn.metrics
+
+    metric_functions = set()
+    for attr in sklearn.metrics.__all__:
+        value = getattr(sklearn.metrics, attr)
+        if inspect.isfunction(value) and not attr.startswith(("get_", "make_", "check_")):
+            metric_functions.add(f"{value.__module__}.{value.__qualname__}")
+    f.add(
+        "Metric functions (sklearn.metrics.__all__ minus get_/make_/check_ helpers) that fitted "
+        "search objects store inside their scorers (GridSearchCV(scoring='f1') keeps f1_score): "
+        "pure computations over arrays; loading only references them.",
+        metric_functions,
     )
     f.add(
         "sklearn.utils.validation.check_array: input validation (converts to a numpy array, "

@@ -29,7 +29,7 @@ ESTIMATORS: tuple[str, ...] = (
     "gp_regressor", "gp_classifier", "isotonic", "calibrated_sigmoid", "calibrated_isotonic",
     "mlp_classifier", "mlp_regressor_lbfgs", "bernoulli_rbm", "one_vs_rest", "multi_output",
     "transformed_target", "select_k_best", "variance_threshold", "rfe", "dummy",
-    "elliptic_envelope", "pls", "random_projection", "nystroem", "rbf_sampler", "grid_search",
+    "elliptic_envelope", "pls", "random_projection", "nystroem", "rbf_sampler", "grid_search", "grid_search_scoring", "grid_search_multimetric",
     "standard_scaler", "minmax_scaler", "robust_scaler", "polynomial", "kbins", "quantile",
     "power", "spline", "function_transformer_log1p", "label_encoder", "label_binarizer",
     "multilabel_binarizer", "ordinal_encoder", "target_encoder", "tfidf_linear_svc",
@@ -318,6 +318,15 @@ def _estimators() -> dict[str, Callable[[], Any]]:
         "grid_search": lambda: _fit(
             model_selection.GridSearchCV(linear_model.LogisticRegression(), {"C": [0.1, 1.0]},
                                          cv=2)
+        ),
+        "grid_search_scoring": lambda: _fit(
+            model_selection.GridSearchCV(linear_model.LogisticRegression(), {"C": [0.1, 1.0]},
+                                         scoring="accuracy", cv=2)
+        ),
+        "grid_search_multimetric": lambda: _fit(
+            model_selection.GridSearchCV(linear_model.LogisticRegression(), {"C": [0.1, 1.0]},
+                                         scoring=["accuracy", "f1_macro", "roc_auc_ovr"],
+                                         refit="accuracy", cv=2)
         ),
         # preprocessing
         "standard_scaler": lambda: _fit(preprocessing.StandardScaler(), "none"),
