@@ -123,14 +123,22 @@ def _cloudpickle_function(out_dir: Path, marker: Path) -> Path:
 
 
 def _dill_function(out_dir: Path, marker: Path) -> Path:
-    import dill
+    # Built in a subprocess: importing dill patches pickle's pure-Python Pickler for the whole
+    # process, after which every joblib.dump there emits dill types (benign files included).
+    import subprocess
+    import sys
 
-    from ._common import Reduce
-
-    namespace: dict[str, object] = {"__name__": "mlward_dynamic_payload"}
-    exec(f"def payload():\n    {code(marker)}\n", namespace)
     path = out_dir / "gadget-dill-function.pkl"
-    path.write_bytes(dill.dumps(Reduce(namespace["payload"]), recurse=True))  # type: ignore[arg-type]
+    script = (
+        "import dill, sys\n"
+        "class Reduce:\n"
+        "    def __init__(self, f): self.f = f\n"
+        "    def __reduce__(self): return (self.f, ())\n"
+        "ns = {'__name__': 'mlward_dynamic_payload'}\n"
+        f"exec({f'def payload():{chr(10)}    {code(marker)}{chr(10)}'!r}, ns)\n"
+        "open(sys.argv[1], 'wb').write(dill.dumps(Reduce(ns['payload']), recurse=True))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
     return path
 
 
@@ -687,18 +695,14 @@ SAMPLES: list[Sample] = [
     ),
 ]
 
-try:
-    import dill  # noqa: F401
-except ImportError:  # pragma: no cover - optional
-    pass
-else:
-    SAMPLES.append(
-        Sample(
-            "gadget-dill-function",
-            "dill serialises a function by value (dill._dill._create_code / _create_function) and "
-            "the pickle calls it.",
-            _dill_function,
-            "pickle",
-            M,
-        )
+# dill is a test dependency; its sample is built in a subprocess (see _dill_function).
+SAMPLES.append(
+    Sample(
+        "gadget-dill-function",
+        "dill serialises a function by value (dill._dill._create_code / _create_function) and "
+        "the pickle calls it.",
+        _dill_function,
+        "pickle",
+        M,
     )
+)
