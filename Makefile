@@ -25,8 +25,9 @@ demo: $(STAMP)
 	@$(VENV)/bin/mlward scan demo/; code=$$?; echo "(exit code $$code)"; test $$code -eq 1
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench examples scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 -q
 
 lint: $(STAMP)
