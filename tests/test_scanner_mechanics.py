@@ -251,3 +251,43 @@ def test_every_codec_is_opened(tmp_path: Path, codec: str) -> None:
     assert art.verdict is Verdict.MALICIOUS
     benign = _compress(codec, pickle.dumps({"w": list(range(50))}, protocol=4))
     assert _scan_bytes(tmp_path, benign, name="ok.bin").verdict is Verdict.CLEAN
+
+
+def test_nested_torch_bytes_written_as_latin1_text_are_scanned(tmp_path: Path) -> None:
+    """Protocol-2 pickles write bytes as _codecs.encode(text, "latin1"); torch's own pickling
+    of storages nests a whole torch.save stream that way, to be loaded by _load_from_bytes."""
+    marker = tmp_path / "ran"
+    inner = pickle.dumps(
+        _Marker(str(marker)), protocol=2
+    )  # torch.load reads this as the legacy magic-number pickle, running it first
+    text = inner.decode("latin-1").encode("utf-8")
+    stream = (
+        b"\x80\x02ctorch.storage\n_load_from_bytes\nc_codecs\nencode\nX"
+        + struct.pack("<I", len(text))
+        + text
+        + b"X\x06\x00\x00\x00latin1\x86R\x85R."
+    )
+    art = _scan_bytes(tmp_path, stream, name="storage.pkl")
+    assert art.verdict is Verdict.MALICIOUS
+    assert any(m.member == "#nested0" for m in art.members)
+    assert not marker.exists()
+    sample = tmp_path / "storage.pkl"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import torch, pickle; pickle.load(open({str(sample)!r}, 'rb'))",
+        ],
+        check=False,
+        timeout=120,
+        capture_output=True,
+    )
+    assert marker.exists()
+
+
+class _Marker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (exec, (f"open({self.path!r}, 'w').write('x')",))

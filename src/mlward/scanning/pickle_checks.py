@@ -94,6 +94,21 @@ def findings_for_stream(
                     evidence={"target": action.target, "arguments": action.detail},
                 )
             )
+        elif action.kind == "nested-opaque":
+            findings.append(
+                Finding(
+                    rule_id="MW112",
+                    title="Nested loader with hidden input",
+                    severity=Severity.MEDIUM,
+                    message=(
+                        f"The stream passes {action.detail} to {action.target}, which unpickles "
+                        "what it is given; those bytes are computed during loading, so what they "
+                        "run cannot be seen without running them."
+                    ),
+                    location=location(action.offset, action.pickle_index, "REDUCE"),
+                    evidence={"loader": action.target, "arguments": action.detail},
+                )
+            )
         elif action.kind == "persistent-id" and not expect_persistent_ids:
             findings.append(
                 Finding(

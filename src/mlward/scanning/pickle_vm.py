@@ -90,8 +90,16 @@ def _register_decoders() -> None:
 _register_decoders()
 # Results whose identity matters later: dtypes (joblib sizes arrays from them), decoded bytes
 # (nested payloads) and joblib array wrappers.
+_TEXT_ENCODERS = frozenset({"_codecs.encode", "codecs.encode"})
+_SAFE_ENCODINGS = frozenset({"latin1", "latin-1", "iso-8859-1", "utf-8", "utf8", "ascii"})
 _KEEP_IDENTITY = frozenset(
-    {*_DECODERS, *NESTED_LOADERS, "numpy.dtype", "joblib.numpy_pickle.NumpyArrayWrapper"}
+    {
+        *_DECODERS,
+        *_TEXT_ENCODERS,
+        *NESTED_LOADERS,
+        "numpy.dtype",
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+    }
 )
 
 
@@ -495,12 +503,24 @@ class _Session:
         )
 
     def _nested_from_args(self, loader: str, args: tuple[Any, ...]) -> None:
-        for arg in args[:1]:
-            data = _literal_bytes(arg)
-            if data is not None:
-                self.result.nested.append(
-                    NestedPayload(loader, data, self._offset(), self.pickle_index)
+        data = _literal_bytes(args[0]) if args else None
+        if data is not None:
+            self.result.nested.append(
+                NestedPayload(loader, data, self._offset(), self.pickle_index)
+            )
+        else:
+            # A loader fed bytes the analysis cannot see: what it loads is unknown.
+            self.result.actions.append(
+                Action(
+                    "nested-opaque",
+                    loader,
+                    False,
+                    False,
+                    _summarise(args),
+                    self._offset(),
+                    self.pickle_index,
                 )
+            )
 
     def on_setstate(self, cls: StubMeta, state: Any) -> None:
         self._check()
@@ -592,6 +612,15 @@ def _literal_bytes(value: Any, depth: int = 0) -> bytes | None:
     if depth > 4 or not isinstance(value, StubMeta) or value.mw_call is None:
         return None
     label, args = value.mw_call
+    if label in _TEXT_ENCODERS and args and isinstance(args[0], str):
+        # Protocol 0-2 pickles write bytes as _codecs.encode(text, "latin1").
+        encoding = args[1] if len(args) > 1 and isinstance(args[1], str) else "utf-8"
+        if encoding.lower().replace("_", "-") not in _SAFE_ENCODINGS:
+            return None
+        try:
+            return args[0].encode(encoding)
+        except (UnicodeError, LookupError):
+            return None
     decoder = _DECODERS.get(label)
     if decoder is None or not args:
         if label == "codecs.decode" and len(args) >= 2 and isinstance(args[1], str):
