@@ -291,3 +291,21 @@ class _Marker:
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return (exec, (f"open({self.path!r}, 'w').write('x')",))
+
+
+def test_7z_archive_members_are_scanned(tmp_path: Path) -> None:
+    """The "nullifAI" delivery: a model inside a 7z archive, which picklescan never opens."""
+    import py7zr
+
+    archive = tmp_path / "model.7z"
+    with py7zr.SevenZipFile(archive, "w") as out:
+        out.writestr(_call_system() + b".", "model/data.pkl")
+        out.writestr(pickle.dumps({"w": [1.0]}, protocol=4), "model/extra.pkl")
+    report = scan([archive])
+    art = report.artifacts[0]
+    assert art.formats == ("7z",)
+    assert art.verdict is Verdict.MALICIOUS
+    assert {m.member for m in art.members} == {"model/data.pkl", "model/extra.pkl"}
+    damaged = tmp_path / "broken.7z"
+    damaged.write_bytes(archive.read_bytes()[:40])
+    assert scan([damaged]).artifacts[0].verdict is Verdict.INCONCLUSIVE

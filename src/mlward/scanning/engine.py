@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -12,14 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mlward.formats import compressed, npy
+from mlward.formats import compressed, npy, sevenzip
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
 from mlward.results import ArtifactResult, Finding, Location, MemberResult, Severity, verdict_of
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy
-from mlward.storage.blobs import Blob, BytesBlob, FileBlob, SliceBlob
+from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
 
 _HEAD = 4096
 # pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2): the first pickle of every legacy torch file.
@@ -34,7 +33,6 @@ _PICKLE_START = frozenset(
 _RECOGNISED_UNSUPPORTED = (
     (b"GGUF", "gguf"),
     (b"\x89HDF\r\n\x1a\n", "hdf5"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"),
     (b"Rar!\x1a\x07", "rar"),
 )
 # Element sizes of legacy torch storage types, to step over raw data in legacy tar checkpoints.
@@ -186,6 +184,8 @@ class Scanner:
             return self._scan_zip(blob, path, member, depth, out, deadline)
         if len(head) > 262 and head[257:262] == b"ustar":
             return self._scan_tar(blob, path, member, depth, out, deadline)
+        if sevenzip.sniff(head):
+            return self._scan_7z(blob, path, member, depth, out, deadline)
         if npy.sniff(head):
             return self._scan_npy(blob, head, path, member, out, deadline)
         codec = compressed.sniff(head)
@@ -554,7 +554,7 @@ class Scanner:
     ) -> list[str]:
         import tarfile  # only tar archives need it; keeps start-up short
 
-        raw = _BlobFile(blob)
+        raw = BlobFile(blob)
         try:
             archive = tarfile.open(fileobj=raw, mode="r:")  # noqa: SIM115 - closed with the blob
             infos = []
@@ -652,6 +652,51 @@ class Scanner:
         out.findings.extend(child.findings)
         out.imports.update(child.imports)
         out.members.append(MemberResult(label, ("pickle",), verdict_of(child.findings), blob.size))
+
+    def _scan_7z(
+        self,
+        blob: Blob,
+        path: str,
+        member: str | None,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+    ) -> list[str]:
+        try:
+            members = sevenzip.read_members(
+                blob, self.limits.max_decompressed_bytes, self.limits.max_members
+            )
+        except sevenzip.SevenZipUnavailable as exc:
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW950",
+                    "Codec not available",
+                    "7z archive cannot be opened here",
+                    exc.fix,
+                )
+            )
+            return ["7z"]
+        except sevenzip.SevenZipLimit as exc:
+            out.findings.append(self._limit(path, member, exc.limit, exc.detail))
+            return ["7z"]
+        except sevenzip.SevenZipError as exc:
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW960",
+                    "Unreadable 7z",
+                    f"7z archive cannot be read: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
+            return ["7z"]
+        prefix = f"{member}!" if member else ""
+        for item in members:
+            self._child(BytesBlob(item.data), path, prefix + item.name, depth, out, deadline, "")
+        return ["7z"]
 
     def _scan_npy(
         self,
@@ -780,34 +825,6 @@ def _is_safetensors(blob: Blob, head: bytes) -> bool:
     except ValueError:
         return False
     return isinstance(header, dict)
-
-
-class _BlobFile(io.RawIOBase):
-    """A read-only file over a Blob, for the tar reader."""
-
-    def __init__(self, blob: Blob) -> None:
-        self._blob = blob
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._blob.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._blob.read(self._pos, len(buffer))
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
 
 
 ProgressFn = Callable[[int, int, str], None]

@@ -107,3 +107,31 @@ class SliceBlob:
         if isinstance(parent, FileBlob):
             return parent.stream_range(self._start, self.size)
         return BytesBlob(self.read(0, self.size)).stream()
+
+
+class BlobFile(io.RawIOBase):
+    """A read-only file over a Blob, for readers that want a file (tar, 7z)."""
+
+    def __init__(self, blob: Blob) -> None:
+        self._blob = blob
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._blob.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._blob.read(self._pos, len(buffer))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
