@@ -688,6 +688,45 @@ def build_torch() -> AllowFile:
         "tensor math and hooks, which are themselves pickled (allowlisted) callables.",
         modules,
     )
+    # Optimizers and LR schedulers pickled whole (torch.save({"optimizer": opt})), and the
+    # quantized / QAT layer classes of full quantized-model pickles.
+    optim, _ = enumerate_classes(
+        ["torch.optim"], [], ClassFilter(deny={}, callable_reviewed=lambda name, cls: False),
+        rejected,
+        include=lambda cls: issubclass(
+            cls, (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
+        ),
+        owner_prefix="torch.optim",
+    )
+    f.add(
+        "torch.optim optimizer and LR-scheduler classes (enumerated), for checkpoints that pickle "
+        "the objects instead of their state_dict: Optimizer.__setstate__ restores defaults and "
+        "param groups; nothing is called. A LambdaLR's lambdas are pickled callables judged as "
+        "globals of their own.",
+        optim,
+    )
+    quantized, _ = enumerate_classes(
+        ["torch.ao.nn"], [], flt, rejected,
+        include=lambda cls: issubclass(cls, torch.nn.Module),
+        owner_prefix="torch.ao.nn",
+    )
+    f.add(
+        "torch.ao.nn.* quantized, QAT and intrinsic layer classes (nn.Module subclasses, "
+        "enumerated): full quantized-model pickles write them as NEWOBJ + BUILD; their "
+        "__setstate__ restores attributes and repacks weights with torch ops. (The packed-"
+        "parameter TorchBind object, torch.ScriptObject, is deliberately not listed.)",
+        quantized,
+    )
+    f.add(
+        "torch.amp.GradScaler: mixed-precision loss scaler pickled with training checkpoints; "
+        "__setstate__ restores scale factors. Its per-optimizer defaultdict stores the factory "
+        "_refresh_per_optimizer_state, which returns a fresh status dict.",
+        existing({
+            "torch.amp.grad_scaler.GradScaler", "torch.cuda.amp.grad_scaler.GradScaler",
+            "torch.amp.grad_scaler._refresh_per_optimizer_state",
+            "torch.amp.grad_scaler.OptState",
+        }),
+    )
     f.add(
         "Activation functions that torch.nn layers store as attributes: TransformerEncoderLayer/"
         "TransformerDecoderLayer turn activation='relu'/'gelu' into F.relu / F.gelu (a C builtin "
@@ -1303,6 +1342,7 @@ REVIEWED = {
 REVIEWED_PREFIXES = {
     "numpy.random._pickle.": "numpy's own pickle ctors for random state (see the entry's reason)",
     "torch.nn.modules.": "'module' is nn.Module",
+    "torch.ao.nn.": "'module' is nn.Module (quantized layer base classes)",
     "sklearn.gaussian_process.": "Gaussian *process* models (statistics), not OS processes",
     "sklearn.utils._metadata_requests.": "metadata-routing requests (sample_weight routing), "
     "not network requests",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from . import BenignSample
@@ -376,4 +377,45 @@ def samples() -> list[BenignSample]:
     # pickle.dumps(storage) embeds a legacy torch.save stream via torch.storage._load_from_bytes.
     # (Plain pickling of an UntypedStorage does not load back in this torch; TypedStorage does.)
     out.append(pickle_sample("torch_pickle_storage_p2", _typed_storage, 2, REQ))
+    # Training checkpoints that pickle the optimizer, scheduler and scaler objects themselves.
+    out.append(torch_sample("torch_full_training_objects", _training_objects))
+    # TorchScript archives: torch.load hands them to torch.jit.load.
+    for kind in ("script", "trace"):
+        out.append(
+            BenignSample(
+                name=f"torchscript_{kind}",
+                build=lambda d, k=kind: _torchscript(d, k),
+                loader="torch",
+                requires=("torch",),
+            )
+        )
     return out
+
+
+def _training_objects() -> dict[str, Any]:
+    import torch
+
+    model = _mlp()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(2, 8)).sum().backward()
+    optimizer.step()
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2)
+    return {
+        "model": model,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "scaler": torch.amp.GradScaler("cpu"),
+        "epoch": 1,
+    }
+
+
+def _torchscript(out_dir: Path, kind: str) -> Path:
+    import torch
+
+    model = _mlp().eval()
+    compiled = (
+        torch.jit.script(model) if kind == "script" else torch.jit.trace(model, torch.ones(1, 8))
+    )
+    path = out_dir / f"torchscript_{kind}.pt"
+    torch.jit.save(compiled, str(path))
+    return path

@@ -24,6 +24,7 @@ _HEAD = 4096
 # pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2): the first pickle of every legacy torch file.
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 _TORCH_DATA_PKL = re.compile(r"(^|/)data\.pkl$")
+_TORCHSCRIPT_CONSTANTS = re.compile(r"^[^/]+/constants\.pkl$")
 _TORCH_STORAGE_MEMBER = re.compile(r"(^|/)data/\d+$")
 _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 # Protocol 0/1 pickles start with one of these opcodes; anything else cannot be a pickle.
@@ -72,6 +73,9 @@ class Scanner:
         self.options = options
         self.limits = options.limits
         self.policy = Policy(options.allow)
+        # torch.load hands archives with a constants.pkl to torch.jit.load, whose C++ unpickler
+        # resolves __torch__.* from the archive's own TorchScript code instead of importing.
+        self.torchscript_policy = Policy(options.allow, torchscript=True)
 
     # -- entry points --------------------------------------------------------------------------
     def scan_file(self, path: str) -> ArtifactResult:
@@ -247,6 +251,7 @@ class Scanner:
         *,
         max_pickles: int | None = None,
         torch: bool = False,
+        policy: Policy | None = None,
     ) -> list[str]:
         if blob.size > self.limits.max_pickle_bytes:
             detail = (
@@ -259,7 +264,7 @@ class Scanner:
                 reader,
                 start,
                 blob.size,
-                self.policy,
+                policy or self.policy,
                 self.limits,
                 deadline=deadline,
                 max_pickles=max_pickles,
@@ -420,14 +425,29 @@ class Scanner:
             return ["zip"]
         names = [e.name for e in entries]
         is_torch = any(_TORCH_DATA_PKL.search(n) for n in names)
+        torchscript = is_torch and any(_TORCHSCRIPT_CONSTANTS.match(n) for n in names)
         kind = (
-            "pytorch-zip"
+            "torchscript"
+            if torchscript
+            else "pytorch-zip"
             if is_torch
             else "npz"
             if names and all(n.endswith(".npy") for n in names)
             else "zip"
         )
         prefix = f"{member}!" if member else ""
+        if torchscript:
+            out.findings.append(
+                Finding(
+                    "MW140",
+                    "TorchScript archive",
+                    Severity.INFO,
+                    "torch.load and torch.jit.load compile and run the TorchScript code in this "
+                    "archive's code/ folder; its pickles were checked, the TorchScript code itself "
+                    "is not analysed by this version.",
+                    Location(path, member),
+                )
+            )
         for entry in entries:
             if entry.name.endswith("/") and entry.size == 0:
                 continue
@@ -463,17 +483,34 @@ class Scanner:
             if data_blob is None:
                 continue
             hint = "torch-storage" if is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) else ""
-            if is_torch and entry.name.endswith(".pkl"):
-                self._torch_member(data_blob, path, label, depth, out, deadline)
+            if is_torch and entry.name.endswith((".pkl", ".debug_pkl")):
+                self._torch_member(
+                    data_blob,
+                    path,
+                    label,
+                    depth,
+                    out,
+                    deadline,
+                    self.torchscript_policy if torchscript else self.policy,
+                )
             else:
                 self._child(data_blob, path, label, depth, out, deadline, hint)
         return [kind]
 
     def _torch_member(
-        self, blob: Blob, path: str, label: str, depth: int, out: _Collected, deadline: float
+        self,
+        blob: Blob,
+        path: str,
+        label: str,
+        depth: int,
+        out: _Collected,
+        deadline: float,
+        policy: Policy | None = None,
     ) -> None:
         child = _Collected()
-        formats = self._scan_pickle(blob, path, label, depth + 1, child, deadline, torch=True)
+        formats = self._scan_pickle(
+            blob, path, label, depth + 1, child, deadline, torch=True, policy=policy
+        )
         out.findings.extend(child.findings)
         out.imports.update(child.imports)
         out.members.append(

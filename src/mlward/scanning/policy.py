@@ -17,6 +17,17 @@ from importlib import resources
 from mlward.errors import PolicyError
 
 _DUNDER_SAFE = frozenset({"__main__"})
+# The globals torch::jit::Unpickler resolves natively when it reads a TorchScript archive.
+_TORCHSCRIPT_PICKLE_FUNCTIONS = frozenset(
+    {
+        "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_tensorlist",
+        "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensor_from_id",
+        "torch.jit._pickle.restore_type_tag",
+    }
+)
 
 
 class Trust(enum.Enum):
@@ -99,7 +110,8 @@ def _packaged_lists() -> _Lists:
 class Policy:
     """Answers "may a pickle import this global?" for one scan."""
 
-    def __init__(self, extra_allow: Iterable[str] = ()) -> None:
+    def __init__(self, extra_allow: Iterable[str] = (), *, torchscript: bool = False) -> None:
+        self._torchscript = torchscript
         self._lists = _packaged_lists()
         self._user_exact: frozenset[str] = frozenset(a for a in extra_allow if not a.endswith("*"))
         self._user_prefixes: tuple[str, ...] = tuple(
@@ -126,6 +138,21 @@ class Policy:
         allowed = self._lists.allowed.get(full)
         if allowed is not None:
             return Decision(Trust.TRUSTED, allowed[0], None, allowed[1])
+        if self._torchscript and (module == "__torch__" or module.startswith("__torch__.")):
+            return Decision(
+                Trust.TRUSTED,
+                "TorchScript class: torch.jit.load compiles it from the archive's code/ folder "
+                "with the TorchScript compiler; no Python module is imported",
+                None,
+                "torchscript",
+            )
+        if self._torchscript and full in _TORCHSCRIPT_PICKLE_FUNCTIONS:
+            return Decision(
+                Trust.TRUSTED,
+                "built into torch.jit's C++ unpickler (list and type-tag rebuilds)",
+                None,
+                "torchscript",
+            )
         if _walks_dunders(module, name):
             return Decision(
                 Trust.DANGEROUS,
