@@ -206,10 +206,12 @@ def parse_modelscan(cap: Capture) -> Outcome:
     elif issues:
         first = issues[0]
         detail += f"; e.g. {str(first.get('description', first))[:160]}"
+    # rc: 0 clean, 1 issues, 2 scan errors, 3 nothing scanned (checked first, so a file that
+    # failed to parse also gives 3), 4 usage error.
     status = {0: "clean", 1: "flagged", 2: "error", 3: "inconclusive"}.get(cap.rc or 0, "error")
-    if cap.rc is None:
+    if cap.rc is None or (errors and status in ("clean", "inconclusive")):
         status = "error"
-    return Outcome(status, detail, True, data)
+    return Outcome(status, f"rc={cap.rc}, {detail}", True, data)
 
 
 def parse_modelaudit(cap: Capture) -> Outcome:
@@ -369,7 +371,8 @@ def make_tools(mlward_cli: Path) -> list[Tool]:
                 str(p),
                 "--format",
                 "json",
-                "--no-cache",
+                "--no-cache",  # no result cache in $HOME: every run scans for real
+                "-q",
             ],
             parse_modelaudit,
         ),
@@ -680,7 +683,9 @@ def run_tool(
         (run_dir / "home").mkdir(parents=True)
         (run_dir / "cwd").mkdir()
         m, cap = measure(argv, tool_env(tool, run_dir / "home"), run_dir / "cwd", timeout, run_dir)
-        measurements.append((m, tool.parse(cap)))
+        outcome = tool.parse(cap)
+        outcome.detail = " ".join(outcome.detail.split())  # rich-wrapped output has newlines
+        measurements.append((m, outcome))
         # Sub-`short_s` runs are noisy: repeat and report the median wall time.
         if m.wall_s >= short_s or m.timed_out or len(measurements) >= short_repeats:
             break

@@ -73,10 +73,13 @@ def scan(
         # Imported here: it costs a third of start-up, and one-file scans never need it.
         from concurrent.futures import ProcessPoolExecutor
 
+        # Parsed once here so forked workers inherit the allowlists instead of each parsing them.
+        Scanner(worker_options)
+
         with ProcessPoolExecutor(
             options.jobs, initializer=_worker_init, initargs=(worker_options,)
         ) as pool:
-            chunk = max(1, min(64, len(files) // (options.jobs * 8) or 1))
+            chunk = max(1, min(256, len(files) // (options.jobs * 4)))
             for done, result in enumerate(pool.map(_worker_scan, files, chunksize=chunk), 1):
                 results.append(result)
                 if progress is not None:

@@ -19,6 +19,7 @@ import io
 import os
 import pickle
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ _KEEP_IDENTITY = frozenset(
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 
 
-_PERSISTENT_IDS_KEPT = 20
+_PERSISTENT_IDS_KEPT = 1  # the first shows what they look like; torch files have thousands
 _ATTRIBUTE_LOOKUPS = frozenset({"builtins.getattr"})
 
 
@@ -222,7 +223,6 @@ def _render(value: Any, depth: int) -> str:
 class StubMeta(type):
     """Metaclass of every stub. Stubs are classes so NEWOBJ, BUILD and calls all work on them."""
 
-    mw_session: _Session
     mw_label: str
     mw_global: str | None
     mw_trusted: bool
@@ -232,22 +232,22 @@ class StubMeta(type):
     mw_path: tuple[str, str] | None
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return cls.mw_session.on_call(cls, "call", args, kwargs)
+        return _active().on_call(cls, "call", args, kwargs)
 
     def __setstate__(cls, state: Any) -> None:
-        cls.mw_session.on_setstate(cls, state)
+        _active().on_setstate(cls, state)
 
     def append(cls, item: Any) -> None:
-        cls.mw_session.on_mutate(cls, "append", (item,))
+        _active().on_mutate(cls, "append", (item,))
 
     def extend(cls, items: Any) -> None:
-        cls.mw_session.on_mutate(cls, "extend", (items,))
+        _active().on_mutate(cls, "extend", (items,))
 
     def add(cls, item: Any) -> None:
-        cls.mw_session.on_mutate(cls, "add", (item,))
+        _active().on_mutate(cls, "add", (item,))
 
     def __setitem__(cls, key: Any, value: Any) -> None:
-        cls.mw_session.on_mutate(cls, "setitem", (key, value))
+        _active().on_mutate(cls, "setitem", (key, value))
 
     def __repr__(cls) -> str:
         return f"<stub {cls.mw_label}>"
@@ -259,10 +259,46 @@ class StubMeta(type):
 
 
 def _stub_new(cls: StubMeta, *args: Any, **kwargs: Any) -> Any:
-    return cls.mw_session.on_call(cls, "new", args, kwargs)
+    return _active().on_call(cls, "new", args, kwargs)
 
 
 _STUB_NEW = staticmethod(_stub_new)
+
+
+_ACTIVE = threading.local()
+
+
+def _active() -> _Session:
+    session: _Session = _ACTIVE.session
+    return session
+
+
+@contextlib.contextmanager
+def _activated(session: _Session) -> Iterator[None]:
+    """Stubs are shared between scans; calls on them reach the session analysing right now."""
+    previous = getattr(_ACTIVE, "session", None)
+    _ACTIVE.session = session
+    try:
+        yield
+    finally:
+        _ACTIVE.session = previous
+
+
+_GLOBAL_STUBS: dict[tuple[str, str, bool], StubMeta] = {}
+
+
+def _global_stub(module: str, name: str, trusted: bool) -> StubMeta:
+    # One stub class per global per process: creating classes is the analysis' main cost on
+    # small files, and a global's stub holds no per-scan state.
+    key = (module, name, trusted)
+    stub = _GLOBAL_STUBS.get(key)
+    if stub is None:
+        full = f"{module}.{name}"
+        stub = _Session.make_stub(full, trusted=trusted, global_name=full)
+        stub.mw_path = (module, name)
+        if len(_GLOBAL_STUBS) < 50_000:
+            _GLOBAL_STUBS[key] = stub
+    return stub
 
 
 class _Session:
@@ -291,9 +327,8 @@ class _Session:
         self._trusted_calls = 0
         self.last_value: Any = None
         self.persistent_ids = 0
-        self._global_stubs: dict[str, StubMeta] = {}
         self._lookups: dict[str, _PendingLookup] = {}
-        self.shared_result = self.make_stub("<object built by a trusted constructor>", trusted=True)
+        self.shared_result = _SHARED_RESULT
 
     # -- helpers -------------------------------------------------------------------------------
     def _offset(self) -> int:
@@ -303,8 +338,8 @@ class _Session:
         if time.monotonic() > self.deadline:
             raise LimitReached("max_seconds", "time limit reached while reading a pickle")
 
+    @staticmethod
     def make_stub(
-        self,
         label: str,
         *,
         trusted: bool,
@@ -317,7 +352,6 @@ class _Session:
             (),
             {
                 "__new__": _STUB_NEW,
-                "mw_session": self,
                 "mw_label": label,
                 "mw_global": global_name,
                 "mw_trusted": trusted,
@@ -376,12 +410,7 @@ class _Session:
                     module, name, opcode, self._offset(), self.pickle_index, decision, remapped_from
                 )
             )
-        stub = self._global_stubs.get(full)
-        if stub is None:
-            stub = self.make_stub(full, trusted=decision.trust is Trust.TRUSTED, global_name=full)
-            stub.mw_path = (module, name)
-            self._global_stubs[full] = stub
-        return stub
+        return _global_stub(module, name, decision.trust is Trust.TRUSTED)
 
     # -- getattr(<global>, "constant") is a global too ------------------------------------------
     # Pickles of bound methods (pandas time zones, classmethod constructors) call
@@ -391,15 +420,11 @@ class _Session:
         self, module: str, name: str, opcode: str, remapped_from: str | None
     ) -> StubMeta:
         full = f"{module}.{name}"
-        stub = self._global_stubs.get(full)
-        if stub is None:
-            stub = self.make_stub(full, trusted=False, global_name=full)
-            stub.mw_path = (module, name)
-            self._global_stubs[full] = stub
+        if full not in self._lookups:
             self._lookups[full] = _PendingLookup(
                 module, name, opcode, self._offset(), self.pickle_index, remapped_from
             )
-        return stub
+        return _global_stub(module, name, False)
 
     def _static_lookup(self, cls: StubMeta, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         pending = self._lookups.get(cls.mw_label)
@@ -537,7 +562,8 @@ class _Session:
             cls.mw_state = merged
             self._skip_joblib_array(cls, merged)
             return
-        cls.mw_state = state
+        if cls.mw_call is not None:  # only identity-kept results (dtypes) are read back later
+            cls.mw_state = state
         if not cls.mw_trusted:
             self.record("setstate", cls, state)
 
@@ -579,6 +605,9 @@ class _Session:
         if end > self.total:
             raise ValueError("joblib array data runs past the end of the stream")
         reader.seek(end)
+
+
+_SHARED_RESULT = _Session.make_stub("<object built by a trusted constructor>", trusted=True)
 
 
 def _dtype_facts(dtype: Any) -> tuple[int, bool]:
@@ -837,6 +866,15 @@ def analyze_reader(
 ) -> StreamAnalysis:
     """Like analyze_stream, over ``size`` bytes of a seekable reader positioned at ``start``."""
     session = _Session(policy, limits, deadline, reader, start, size)
+    with _activated(session):
+        _analyze_all(session, reader, start, size, max_pickles)
+    session.finish()
+    return session.result
+
+
+def _analyze_all(
+    session: _Session, reader: BinaryIO, start: int, size: int, max_pickles: int | None
+) -> None:
     total = start + size
     index = 0
     try:
@@ -863,8 +901,6 @@ def analyze_reader(
                 break
     except LimitReached as exc:
         session.result.limit = exc
-    session.finish()
-    return session.result
 
 
 def analyze_records(
@@ -893,6 +929,19 @@ def analyze_records(
         session.last_value = None
         return value
 
+    with _activated(session):
+        _read_records(load, reader, session, kind, element_sizes)
+    session.finish()
+    return session.result
+
+
+def _read_records(
+    load: Callable[[], Any],
+    reader: BinaryIO,
+    session: _Session,
+    kind: str,
+    element_sizes: dict[str, int],
+) -> None:
     try:
         count = load()
         if not isinstance(count, int) or count < 0:
@@ -920,8 +969,6 @@ def analyze_records(
         pass
     except LimitReached as exc:
         session.result.limit = exc
-    session.finish()
-    return session.result
 
 
 class _StreamBroken(Exception):

@@ -12,7 +12,7 @@ import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 from mlward.errors import PolicyError
 
@@ -85,8 +85,10 @@ def _packaged_lists() -> _Lists:
     allowed: dict[str, tuple[str, str]] = {}
     denied_names: dict[str, tuple[str, str]] = {}
     denied_modules: dict[str, tuple[str, str]] = {}
-    package = resources.files("mlward.scanning")
-    for item in sorted(package.joinpath("allowlists").iterdir(), key=lambda p: p.name):
+    # Plain paths, not importlib.resources: the data ships inside the package, and start-up time
+    # matters for one-file scans in CI.
+    package = Path(__file__).parent
+    for item in sorted((package / "allowlists").iterdir(), key=lambda p: p.name):
         if not item.name.endswith(".toml"):
             continue
         document = _read_toml(item.name, item.read_text(encoding="utf-8"))
@@ -94,16 +96,20 @@ def _packaged_lists() -> _Lists:
             reason = str(entry.get("reason", ""))
             for global_name in _names(entry, "names", item.name):
                 allowed[global_name] = (reason, item.name.removesuffix(".toml"))
-    deny = package.joinpath("denylist.toml")
-    if deny.is_file():
-        document = _read_toml("denylist.toml", deny.read_text(encoding="utf-8"))
-        for entry in _entries(document, "denylist.toml"):
-            reason = str(entry.get("reason", ""))
-            category = str(entry.get("category", "dangerous"))
-            for global_name in _names(entry, "names", "denylist.toml"):
-                denied_names[global_name] = (reason, category)
-            for module in _names(entry, "modules", "denylist.toml"):
-                denied_modules[module] = (reason, category)
+    try:
+        deny_text = (package / "denylist.toml").read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(
+            f"cannot read the packaged denylist: {exc}", fix="Reinstall mlward."
+        ) from exc
+    document = _read_toml("denylist.toml", deny_text)
+    for entry in _entries(document, "denylist.toml"):
+        reason = str(entry.get("reason", ""))
+        category = str(entry.get("category", "dangerous"))
+        for global_name in _names(entry, "names", "denylist.toml"):
+            denied_names[global_name] = (reason, category)
+        for module in _names(entry, "modules", "denylist.toml"):
+            denied_modules[module] = (reason, category)
     return _Lists(allowed, denied_names, denied_modules)
 
 

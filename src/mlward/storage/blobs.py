@@ -49,15 +49,19 @@ class FileBlob:
             length -= len(chunk)
         return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
-    @contextlib.contextmanager
-    def stream(self) -> Iterator[tuple[BinaryIO, int]]:
-        with _mapped(self._fd, 0, self.size) as pair:
-            yield pair
+    def stream(self) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        return self.stream_range(0, self.size)
 
     def stream_range(
         self, start: int, size: int
     ) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        if size <= _SMALL:
+            # Small members are cheaper to read than to map.
+            return BytesBlob(self.read(start, size)).stream()
         return _mapped(self._fd, start, size)
+
+
+_SMALL = 1 << 20
 
 
 @contextlib.contextmanager
