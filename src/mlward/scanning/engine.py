@@ -65,6 +65,13 @@ class _Collected:
     imports: dict[str, None] = field(default_factory=dict)
     members: list[MemberResult] = field(default_factory=list)
 
+    def absorb(self, child: _Collected, label: str, formats: list[str], size: int) -> None:
+        """Take in what a member's scan found, and list the member with its own verdict."""
+        self.findings.extend(child.findings)
+        self.imports.update(child.imports)
+        self.members.append(MemberResult(label, tuple(formats), verdict_of(child.findings), size))
+        self.members.extend(child.members)
+
 
 class Scanner:
     """Scans one artifact at a time; holds the policy so repeated scans share its cache."""
@@ -269,9 +276,7 @@ class Scanner:
                 deadline=deadline,
                 max_pickles=max_pickles,
             )
-        return self._report_stream(
-            analysis, path, member, depth, out, deadline, torch=torch, strong=True
-        )
+        return self._report_stream(analysis, path, member, depth, out, deadline, torch=torch)
 
     def _try_weak_pickle(
         self,
@@ -296,9 +301,7 @@ class Scanner:
             and not analysis.actions
         ):
             return None
-        return self._report_stream(
-            analysis, path, member, depth, out, deadline, torch=False, strong=False
-        )
+        return self._report_stream(analysis, path, member, depth, out, deadline, torch=False)
 
     def _report_stream(
         self,
@@ -310,7 +313,6 @@ class Scanner:
         deadline: float,
         *,
         torch: bool,
-        strong: bool,
     ) -> list[str]:
         formats = ["pickle"]
 
@@ -368,15 +370,7 @@ class Scanner:
             child_formats = self._scan_blob(
                 BytesBlob(nested.data), path, label, depth + 1, child, deadline, ""
             )
-            out.findings.extend(child.findings)
-            out.imports.update(child.imports)
-            out.members.append(
-                MemberResult(
-                    label, tuple(child_formats), verdict_of(child.findings), len(nested.data)
-                )
-            )
-            out.members.extend(child.members)
-        del strong
+            out.absorb(child, label, child_formats, len(nested.data))
         return formats
 
     # -- containers -----------------------------------------------------------------------------
@@ -392,12 +386,7 @@ class Scanner:
     ) -> list[str]:
         child = _Collected()
         formats = self._scan_blob(blob, path, label, depth + 1, child, deadline, hint)
-        out.findings.extend(child.findings)
-        out.imports.update(child.imports)
-        out.members.append(
-            MemberResult(label, tuple(formats), verdict_of(child.findings), blob.size)
-        )
-        out.members.extend(child.members)
+        out.absorb(child, label, formats, blob.size)
         return formats
 
     def _scan_zip(
@@ -511,12 +500,7 @@ class Scanner:
         formats = self._scan_pickle(
             blob, path, label, depth + 1, child, deadline, torch=True, policy=policy
         )
-        out.findings.extend(child.findings)
-        out.imports.update(child.imports)
-        out.members.append(
-            MemberResult(label, tuple(formats), verdict_of(child.findings), blob.size)
-        )
-        out.members.extend(child.members)
+        out.absorb(child, label, formats, blob.size)
 
     def _zip_member_blob(
         self,
@@ -683,12 +667,8 @@ class Scanner:
             element_sizes=_STORAGE_ELEMENT_SIZE,
         )
         child = _Collected()
-        self._report_stream(
-            analysis, path, label, depth + 1, child, deadline, torch=True, strong=True
-        )
-        out.findings.extend(child.findings)
-        out.imports.update(child.imports)
-        out.members.append(MemberResult(label, ("pickle",), verdict_of(child.findings), blob.size))
+        formats = self._report_stream(analysis, path, label, depth + 1, child, deadline, torch=True)
+        out.absorb(child, label, formats, blob.size)
 
     def _scan_7z(
         self,
@@ -763,12 +743,8 @@ class Scanner:
         if not header.has_object:
             return ["npy"]
         rest = SliceBlob(blob, header.data_offset, blob.size - header.data_offset)
-        child = _Collected()
-        self._scan_pickle(rest, path, member, 0, child, deadline)
-        # Re-base offsets: the pickle starts after the header.
-        out.findings.extend(child.findings)
-        out.imports.update(child.imports)
-        out.members.extend(child.members)
+        # Offsets in findings count from the first byte after the header.
+        self._scan_pickle(rest, path, member, 0, out, deadline)
         return ["npy", "pickle"]
 
     def _scan_compressed(
