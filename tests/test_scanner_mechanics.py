@@ -159,6 +159,7 @@ def test_memo_bomb_does_not_exhaust_memory(tmp_path: Path) -> None:
     art = _scan_bytes(tmp_path, bomb)
     assert time.monotonic() - started < 30
     assert art.verdict is Verdict.MALICIOUS
+    assert "MW911" in _rules(art)
 
 
 def test_zip_with_bad_crc_and_disagreeing_headers_is_still_read(tmp_path: Path) -> None:

@@ -352,6 +352,19 @@ class Scanner:
                     fix="If this file should load, it is damaged; get a fresh copy.",
                 )
             )
+        if analysis.memory_limited:
+            out.findings.append(
+                Finding(
+                    "MW911",
+                    "Memory limit reached",
+                    Severity.INFO,
+                    "CPython's C unpickler needed more memory than Limits.max_memory_bytes allows "
+                    "(a huge memo index does this with a few bytes: plain pickle.load would "
+                    "exhaust memory on it). The pure-Python engine read the stream instead.",
+                    Location(path, member),
+                    evidence={"pickles": analysis.memory_limited},
+                )
+            )
         if analysis.trailing_bytes and not torch:
             out.findings.append(
                 Finding(

@@ -191,6 +191,7 @@ class StreamAnalysis:
     trailing_bytes: int = 0
     joblib_arrays: int = 0
     ext_codes: list[tuple[int, int]] = field(default_factory=list)
+    memory_limited: int = 0
 
 
 def _summarise(value: Any, budget: int = 160) -> str:
@@ -814,6 +815,11 @@ def _run_one_unguarded(session: _Session, reader: BinaryIO, index: int) -> Pickl
         raise
     except RecursionError:
         error = "nesting too deep"
+    except MemoryError:
+        # The memory cap stopped the C engine (a memo index far beyond the data is the usual
+        # cause); the pure-Python engine keeps its memo in a dict and reads on.
+        error = "MemoryError: memory limit reached"
+        session.result.memory_limited += 1
     except Exception as exc:  # noqa: BLE001 - any loader error ends this pickle
         error = f"{type(exc).__name__}: {exc}"
     if error is not None:
