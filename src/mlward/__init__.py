@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mlward.api import scan
+from mlward.api import UnsafeModelError, load, scan, torch_load
 from mlward.options import Limits, ScanOptions
 from mlward.results import (
     ArtifactResult,
@@ -23,7 +23,10 @@ __all__ = [
     "ScanOptions",
     "ScanReport",
     "Severity",
+    "UnsafeModelError",
     "Verdict",
     "__version__",
+    "load",
     "scan",
+    "torch_load",
 ]

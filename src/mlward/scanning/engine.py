@@ -73,6 +73,21 @@ class _Collected:
         self.members.extend(child.members)
 
 
+def _artifact(
+    path: str, formats: list[str], collected: _Collected, size: int, started: float
+) -> ArtifactResult:
+    return ArtifactResult(
+        path=path,
+        formats=tuple(formats),
+        verdict=verdict_of(collected.findings),
+        findings=tuple(collected.findings),
+        imports=tuple(collected.imports),
+        members=tuple(collected.members),
+        size=size,
+        duration_s=time.perf_counter() - started,
+    )
+
+
 class Scanner:
     """Scans one artifact at a time; holds the policy so repeated scans share its cache."""
 
@@ -137,16 +152,20 @@ class Scanner:
                     )
             finally:
                 os.close(fd)
-        return ArtifactResult(
-            path=path,
-            formats=tuple(formats),
-            verdict=verdict_of(collected.findings),
-            findings=tuple(collected.findings),
-            imports=tuple(collected.imports),
-            members=tuple(collected.members),
-            size=size,
-            duration_s=time.perf_counter() - started,
-        )
+        return _artifact(path, formats, collected, size, started)
+
+    def scan_bytes(self, data: bytes, path: str) -> ArtifactResult:
+        """Scan bytes already in memory (the safe loader scans exactly what it will load)."""
+        started = time.perf_counter()
+        collected = _Collected()
+        formats: list[str] = []
+        if len(data) > self.limits.max_file_bytes:
+            detail = f"{len(data)} bytes exceed the file limit of {self.limits.max_file_bytes}"
+            collected.findings.append(self._limit(path, None, "max_file_bytes", detail))
+        else:
+            deadline = time.monotonic() + self.limits.max_seconds
+            formats = self._scan_blob(BytesBlob(data), path, None, 0, collected, deadline, "")
+        return _artifact(path, formats, collected, len(data), started)
 
     # -- findings helpers -----------------------------------------------------------------------
     @staticmethod
