@@ -120,3 +120,12 @@ def test_console_script_runs(tree: Path) -> None:
     )
     assert result.returncode == ExitCode.FINDINGS
     assert json.loads(result.stdout)["version"] == "2.1.0"
+
+
+def test_format_choices_match_the_renderer_registry() -> None:
+    from mlward.cli.main import _parser
+    from mlward.reporting import RENDERERS
+
+    scan_parser = _parser()._subparsers._group_actions[0].choices["scan"]  # type: ignore[union-attr]
+    choices = next(a.choices for a in scan_parser._actions if a.dest == "format")
+    assert set(choices) == set(RENDERERS)

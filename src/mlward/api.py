@@ -39,6 +39,16 @@ def iter_files(
             yield path
 
 
+# Below this many files, starting worker processes costs more than it saves.
+_PARALLEL_FROM = 200
+
+
+def _automatic_jobs(files: int) -> int:
+    if files < _PARALLEL_FROM:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8, files // (_PARALLEL_FROM // 2)))
+
+
 _worker_scanner: Scanner | None = None
 
 
@@ -65,7 +75,8 @@ def scan(
     files = list(iter_files(paths, follow_symlinks=options.follow_symlinks))
     progress = options.progress
     results: list[ArtifactResult] = []
-    if options.jobs > 1 and len(files) > 1:
+    jobs = options.jobs or _automatic_jobs(len(files))
+    if jobs > 1 and len(files) > 1:
         worker_options = ScanOptions(
             allow=options.allow,
             limits=options.limits,
@@ -80,9 +91,9 @@ def scan(
         Scanner(worker_options)
 
         with ProcessPoolExecutor(
-            options.jobs, initializer=_worker_init, initargs=(worker_options,)
+            jobs, initializer=_worker_init, initargs=(worker_options,)
         ) as pool:
-            chunk = max(1, min(256, len(files) // (options.jobs * 4)))
+            chunk = max(1, min(256, len(files) // (jobs * 4)))
             for done, result in enumerate(pool.map(_worker_scan, files, chunksize=chunk), 1):
                 results.append(result)
                 if progress is not None:

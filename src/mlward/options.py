@@ -47,7 +47,8 @@ class ScanOptions:
 
     allow: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
-    jobs: int = 1
+    # 0 picks for you: one process for a few files, every core for many.
+    jobs: int = 0
     fail_on: Severity = Severity.LOW
     follow_symlinks: bool = False
     progress: Callable[[int, int, str], None] | None = field(default=None, compare=False)
@@ -61,7 +62,8 @@ class ScanOptions:
                     fix="Use module.qualname (for example mypkg.models.MyNet) or a prefix "
                     "ending in .* (for example mypkg.*).",
                 )
-        if self.jobs < 1:
+        if self.jobs < 0:
             raise OptionsError(
-                f"jobs must be at least 1, got {self.jobs}", fix="Pass --jobs 1 or more."
+                f"jobs must be 0 (automatic) or more, got {self.jobs}",
+                fix="Pass --jobs 0 for automatic, or a number of worker processes.",
             )

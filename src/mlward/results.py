@@ -86,6 +86,8 @@ class Finding:
 
 def verdict_of(findings: Iterable[Finding]) -> Verdict:
     """Threats outrank incompleteness: a payload seen before a parse error is still a payload."""
+    if not findings:
+        return Verdict.CLEAN
     worst = Severity.INFO
     incomplete = False
     for finding in findings:

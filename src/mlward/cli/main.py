@@ -14,8 +14,6 @@ from mlward import __version__
 from mlward.api import scan
 from mlward.errors import MlwardError, PolicyError
 from mlward.options import ScanOptions
-from mlward.reporting import RENDERERS
-from mlward.reporting.text import render_text
 from mlward.results import ScanReport, Verdict
 
 
@@ -46,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     scan_cmd.add_argument("paths", nargs="+", metavar="PATH")
-    scan_cmd.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    scan_cmd.add_argument("--format", choices=("json", "sarif", "text"), default="text")
     scan_cmd.add_argument("--output", "-o", metavar="FILE", help="write the report here")
     scan_cmd.add_argument(
         "--fail-on",
@@ -66,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML policy file with [scan] allow = [...] and fail_on = ...",
     )
-    scan_cmd.add_argument("--jobs", "-j", type=int, default=1, help="parallel worker processes")
+    scan_cmd.add_argument(
+        "--jobs", "-j", type=int, default=0,
+        help="worker processes (default 0: automatic, all cores when there are many files)",
+    )
     scan_cmd.add_argument(
         "--list-untrusted",
         action="store_true",
@@ -177,8 +178,13 @@ def _run_scan(args: argparse.Namespace) -> ExitCode:
         names = sorted({name for a in report.artifacts for name in a.untrusted_imports})
         text = "".join(f"{name}\n" for name in names)
     elif args.format == "text":
+        from mlward.reporting.text import render_text
+
         text = render_text(report, verbose=args.verbose)
     else:
+        # Imported on use: only the chosen renderer's dependencies are loaded.
+        from mlward.reporting import RENDERERS
+
         text = RENDERERS[args.format](report)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import struct
 from dataclasses import dataclass
 
@@ -61,6 +60,8 @@ def read_header(head: bytes) -> NpyHeader:
     if len(raw) < length:
         raise NpyFormatError("header runs past the end of the data read")
     text = raw.decode("utf-8" if major == 3 else "latin-1")
+    import ast  # only object-array checks need it; keeps start-up short
+
     try:
         header = ast.literal_eval(text)
     except (ValueError, SyntaxError) as exc:

@@ -14,13 +14,22 @@ from dataclasses import dataclass, field
 from mlward.formats import compressed, npy, sevenzip
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
-from mlward.results import ArtifactResult, Finding, Location, MemberResult, Severity, verdict_of
+from mlward.results import (
+    ArtifactResult,
+    Finding,
+    Location,
+    MemberResult,
+    Severity,
+    Verdict,
+    verdict_of,
+)
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy
 from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
 
 _HEAD = 4096
+_READ_WHOLE = 4 << 20
 # pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2): the first pickle of every legacy torch file.
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 _TORCH_DATA_PKL = re.compile(r"(^|/)data\.pkl$")
@@ -147,9 +156,12 @@ class Scanner:
                     )
                 else:
                     deadline = time.monotonic() + self.limits.max_seconds
-                    formats = self._scan_blob(
-                        FileBlob(fd, size), path, None, 0, collected, deadline, ""
+                    file_blob = FileBlob(fd, size)
+                    # Small files are read whole once: their formats read many small pieces.
+                    blob: Blob = (
+                        BytesBlob(file_blob.read(0, size)) if size <= _READ_WHOLE else file_blob
                     )
+                    formats = self._scan_blob(blob, path, None, 0, collected, deadline, "")
             finally:
                 os.close(fd)
         return _artifact(path, formats, collected, size, started)
@@ -243,7 +255,12 @@ class Scanner:
                 return [name]
         if _is_safetensors(blob, head):
             return ["safetensors"]
-        if head[:1] and head[0] in _PICKLE_START and blob.size <= self.limits.max_pickle_bytes:
+        if (
+            head[:1]
+            and head[0] in _PICKLE_START
+            and blob.size <= self.limits.max_pickle_bytes
+            and _could_name_a_global(blob, head)
+        ):
             # Protocol 0/1 pickles are text; only the unpickler can tell them from other text.
             probe = self._try_weak_pickle(blob, path, member, depth, out, deadline)
             if probe is not None:
@@ -504,6 +521,13 @@ class Scanner:
             if data_blob is None:
                 continue
             hint = "torch-storage" if is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) else ""
+            if hint and not _starts_like_a_container(data_blob.read(0, 8)):
+                # Raw tensor bytes, which torch never unpickles: note the member and move on
+                # (checkpoints have thousands of these).
+                out.members.append(
+                    MemberResult(label, ("tensor-data",), Verdict.CLEAN, data_blob.size)
+                )
+                continue
             if is_torch and entry.name.endswith((".pkl", ".debug_pkl")):
                 self._torch_member(
                     data_blob,
@@ -545,6 +569,8 @@ class Scanner:
     ) -> Blob | None:
         if entry.method == 0:
             size = entry.size if entry.size == entry.compressed_size else entry.compressed_size
+            if size <= _HEAD:
+                return BytesBlob(blob.read(start, size))  # one read serves every later look
             return SliceBlob(blob, start, size)
         if entry.method == 8:
             if entry.size > self.limits.max_decompressed_bytes:
@@ -857,6 +883,30 @@ class Scanner:
             )
         )
         return ["unknown"]
+
+
+# Every way a pickle reaches code starts with one of these opcodes: GLOBAL and INST (an opcode
+# byte, then two lines), PERSID (one line), BINPERSID, STACK_GLOBAL and EXT1/2/4. Bytes with none
+# of them cannot import or call anything, whatever else they parse as, so the unpickler need
+# not be run on them.
+_GLOBAL_OPCODES = re.compile(rb"[ci][^\n]*\n[^\n]*\n|P[^\n]*\n|[Q\x82\x83\x84\x93]")
+
+
+def _starts_like_a_container(head: bytes) -> bool:
+    """Could these first bytes begin a pickle, archive or compressed stream?"""
+    return (
+        (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+        or zipfmt.sniff(head)
+        or npy.sniff(head)
+        or sevenzip.sniff(head)
+        or compressed.sniff(head) is not None
+    )
+
+
+def _could_name_a_global(blob: Blob, head: bytes) -> bool:
+    if blob.size <= len(head):
+        return _GLOBAL_OPCODES.search(head) is not None
+    return True  # larger files: let the unpickler decide (reading them twice costs more)
 
 
 def _is_safetensors(blob: Blob, head: bytes) -> bool:
