@@ -81,7 +81,6 @@ def scan(
             allow=options.allow,
             limits=options.limits,
             jobs=1,
-            fail_on=options.fail_on,
             follow_symlinks=options.follow_symlinks,
         )
         # Imported here: it costs a third of start-up, and one-file scans never need it.

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlward.errors import OptionsError
-from mlward.results import Severity
 
 _ALLOW_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(\.\*)?$")
 
@@ -49,7 +48,6 @@ class ScanOptions:
     limits: Limits = field(default_factory=Limits)
     # 0 picks for you: one process for a few files, every core for many.
     jobs: int = 0
-    fail_on: Severity = Severity.LOW
     follow_symlinks: bool = False
     progress: Callable[[int, int, str], None] | None = field(default=None, compare=False)
 

@@ -8,7 +8,6 @@ import re
 import stat
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlward.formats import compressed, npy, sevenzip
@@ -921,5 +920,3 @@ def _is_safetensors(blob: Blob, head: bytes) -> bool:
         return False
     return isinstance(header, dict)
 
-
-ProgressFn = Callable[[int, int, str], None]

@@ -325,7 +325,6 @@ class _Session:
         self.engine = "c"
         self._seen_imports: set[tuple[str, str, int]] = set()
         self._seen_actions: set[tuple[str, str, int]] = set()
-        self._trusted_calls = 0
         self.last_value: Any = None
         self.persistent_ids = 0
         self._lookups: dict[str, _PendingLookup] = {}
@@ -513,8 +512,6 @@ class _Session:
         else:
             if not cls.mw_trusted:
                 self.record(kind, cls, detail)
-            else:
-                self._trusted_calls += 1
             trusted = cls.mw_trusted
         if cls.mw_global in NESTED_LOADERS:
             self._nested_from_args(cls.mw_global, args)

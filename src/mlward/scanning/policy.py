@@ -200,9 +200,6 @@ class Policy:
                 )
         return None
 
-    def is_allowlisted(self, full: str) -> bool:
-        return full in self._lists.allowed
-
 
 def _walks_dunders(module: str, name: str) -> bool:
     # An attribute walk through dunders (``x.__globals__``, ``__subclasses__``) reaches objects
