@@ -57,9 +57,9 @@ def _worker_init(options: ScanOptions) -> None:
     _worker_scanner = Scanner(options)
 
 
-def _worker_scan(path: str) -> ArtifactResult:
+def _worker_scan_batch(paths: list[str]) -> list[ArtifactResult]:
     assert _worker_scanner is not None
-    return _worker_scanner.scan_file(path)
+    return [_worker_scanner.scan_file(path) for path in paths]
 
 
 def scan(
@@ -89,14 +89,22 @@ def scan(
         # Parsed once here so forked workers inherit the allowlists instead of each parsing them.
         Scanner(worker_options)
 
+        # Interleaved batches: a directory sorted by kind would otherwise hand one worker all
+        # the slow files; one message per batch keeps the pipe traffic low.
+        count = min(len(files), jobs * 4)
+        batches = [files[start::count] for start in range(count)]
+        ordered: list[ArtifactResult | None] = [None] * len(files)
+        done = 0
         with ProcessPoolExecutor(
             jobs, initializer=_worker_init, initargs=(worker_options,)
         ) as pool:
-            chunk = max(1, min(256, len(files) // (jobs * 4)))
-            for done, result in enumerate(pool.map(_worker_scan, files, chunksize=chunk), 1):
-                results.append(result)
-                if progress is not None:
-                    progress(done, len(files), result.path)
+            for start, batch_results in enumerate(pool.map(_worker_scan_batch, batches)):
+                for offset, result in enumerate(batch_results):
+                    ordered[start + offset * count] = result
+                done += len(batch_results)
+                if progress is not None and batch_results:
+                    progress(done, len(files), batch_results[-1].path)
+        results = [result for result in ordered if result is not None]
     else:
         scanner = Scanner(options)
         for done, path in enumerate(files, 1):
