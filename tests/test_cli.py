@@ -129,3 +129,21 @@ def test_format_choices_match_the_renderer_registry() -> None:
     scan_parser = _parser()._subparsers._group_actions[0].choices["scan"]  # type: ignore[union-attr]
     choices = next(a.choices for a in scan_parser._actions if a.dest == "format")
     assert set(choices) == set(RENDERERS)
+
+
+def test_linked_files_are_scanned_and_linked_folders_reported(tmp_path: Path) -> None:
+    import os
+
+    real = tmp_path / "blobs"
+    real.mkdir()
+    (real / "abc123").write_bytes(GADGET)
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    os.symlink(real / "abc123", snapshot / "pytorch_model.bin")  # the Hugging Face cache layout
+    os.symlink(real, snapshot / "linked_dir")
+    out = tmp_path / "report.json"
+    assert main(["scan", "--format", "json", "-o", str(out), str(snapshot)]) == ExitCode.FINDINGS
+    by_name = {Path(a["path"]).name: a for a in json.loads(out.read_text())["artifacts"]}
+    assert by_name["pytorch_model.bin"]["verdict"] == "malicious"
+    assert any(f["rule_id"] == "MW904" for f in by_name["pytorch_model.bin"]["findings"])
+    assert by_name["linked_dir"]["verdict"] == "inconclusive"

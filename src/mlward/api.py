@@ -35,6 +35,12 @@ def iter_files(
                 dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
                 for name in sorted(files):
                     yield os.path.join(root, name)
+                if not follow_symlinks:
+                    # Linked folders are not entered (loops, escapes); list them so the report
+                    # says so instead of skipping them silently.
+                    yield from (
+                        os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))
+                    )
         else:
             yield path
 

@@ -65,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML policy file with [scan] allow = [...] and fail_on = ...",
     )
     scan_cmd.add_argument(
-        "--jobs", "-j", type=int, default=0,
+        "--jobs",
+        "-j",
+        type=int,
+        default=0,
         help="worker processes (default 0: automatic, all cores when there are many files)",
     )
     scan_cmd.add_argument(
@@ -80,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan_cmd.add_argument("--verbose", "-v", action="store_true", help="show info findings")
     scan_cmd.add_argument(
-        "--follow-symlinks", action="store_true", help="follow symbolic links (off by default)"
+        "--follow-symlinks",
+        action="store_true",
+        help="enter linked folders (linked files are always scanned, and reported as links)",
     )
     return parser
 

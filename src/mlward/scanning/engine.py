@@ -114,10 +114,9 @@ class Scanner:
         formats: list[str] = []
         size = 0
         try:
-            fd = os.open(
-                path,
-                os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not self.options.follow_symlinks),
-            )
+            # Linked files are read (model caches such as Hugging Face's are made of links);
+            # the finding below says where the bytes came from.
+            fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             collected.findings.append(
                 self._incomplete(
@@ -133,7 +132,29 @@ class Scanner:
             try:
                 info = os.fstat(fd)
                 size = info.st_size
-                if not stat.S_ISREG(info.st_mode):
+                if os.path.islink(path):
+                    collected.findings.append(
+                        Finding(
+                            "MW904",
+                            "Symbolic link",
+                            Severity.INFO,
+                            f"{path} is a link to {os.path.realpath(path)}; that file was scanned.",
+                            Location(path),
+                            evidence={"target": os.path.realpath(path)},
+                        )
+                    )
+                if stat.S_ISDIR(info.st_mode):
+                    collected.findings.append(
+                        self._incomplete(
+                            path,
+                            None,
+                            "MW901",
+                            "Linked folder not entered",
+                            "a link to a folder; its contents were not scanned",
+                            "Scan the folder it points to, or pass --follow-symlinks.",
+                        )
+                    )
+                elif not stat.S_ISREG(info.st_mode):
                     collected.findings.append(
                         self._incomplete(
                             path,
