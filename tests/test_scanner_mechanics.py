@@ -310,3 +310,19 @@ def test_7z_archive_members_are_scanned(tmp_path: Path) -> None:
     damaged = tmp_path / "broken.7z"
     damaged.write_bytes(archive.read_bytes()[:40])
     assert scan([damaged]).artifacts[0].verdict is Verdict.INCONCLUSIVE
+
+
+def test_safetensors_headers_are_checked(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    good = tmp_path / "good.safetensors"
+    save_file({"a": torch.randn(3, 4), "b": torch.zeros(2, dtype=torch.int64)}, good)
+    data = good.read_bytes()
+    assert _scan_bytes(tmp_path, data, name="ok.safetensors").verdict is Verdict.CLEAN
+    appended = _scan_bytes(tmp_path, data + _call_system() + b".", name="appended.safetensors")
+    assert appended.verdict is Verdict.SUSPICIOUS
+    assert "MW971" in _rules(appended)
+    truncated = _scan_bytes(tmp_path, data[:-8], name="cut.safetensors")
+    assert truncated.verdict is Verdict.INCONCLUSIVE
+    assert "MW970" in _rules(truncated)

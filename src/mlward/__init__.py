@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mlward.api import UnsafeModelError, load, scan, torch_load
+from mlward.api import ConversionError, UnsafeModelError, convert, load, scan, torch_load
 from mlward.options import Limits, ScanOptions
 from mlward.results import (
     ArtifactResult,
@@ -17,6 +17,7 @@ from mlward.results import (
 
 __all__ = [
     "ArtifactResult",
+    "ConversionError",
     "Finding",
     "Limits",
     "Location",
@@ -26,6 +27,7 @@ __all__ = [
     "UnsafeModelError",
     "Verdict",
     "__version__",
+    "convert",
     "load",
     "scan",
     "torch_load",

@@ -8,13 +8,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from mlward import __version__
+from mlward.conversion import ConversionError, ConversionResult, convert
 from mlward.errors import InputError
 from mlward.options import ScanOptions
 from mlward.results import ArtifactResult, ScanReport, ScanSummary
 from mlward.scanning.engine import Scanner
 from mlward.scanning.safe_load import UnsafeModelError, load, torch_load
 
-__all__ = ["UnsafeModelError", "iter_files", "load", "scan", "torch_load"]
+__all__ = [
+    "ConversionError",
+    "ConversionResult",
+    "UnsafeModelError",
+    "convert",
+    "iter_files",
+    "load",
+    "scan",
+    "torch_load",
+]
 
 # Version-control metadata holds compressed copies of history, not artifacts anyone loads.
 _SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})

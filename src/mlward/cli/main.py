@@ -87,7 +87,38 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="enter linked folders (linked files are always scanned, and reported as links)",
     )
+    convert_cmd = commands.add_parser(
+        "convert",
+        help="convert a model to a format that cannot carry code",
+        description=(
+            "PyTorch checkpoints become safetensors, scikit-learn models become skops. The "
+            "source is loaded only if it scans clean; the result is read back, compared and "
+            "scanned. Exit 0 on success, 2 when the source is refused or cannot be converted."
+        ),
+    )
+    convert_cmd.add_argument("source", metavar="IN")
+    convert_cmd.add_argument("target", metavar="OUT")
+    convert_cmd.add_argument("--allow", action="append", default=[], metavar="MODULE.NAME")
+    convert_cmd.add_argument(
+        "--drop-non-tensors",
+        action="store_true",
+        help="write the tensors alone when the checkpoint also holds other values",
+    )
     return parser
+
+
+def _run_convert(args: argparse.Namespace) -> ExitCode:
+    from mlward.api import convert
+
+    result = convert(
+        args.source, args.target, allow=args.allow, drop_non_tensors=args.drop_non_tensors
+    )
+    dropped = f", dropped {len(result.dropped)} non-tensor values" if result.dropped else ""
+    sys.stdout.write(
+        f"converted {result.source} -> {result.target} ({result.target_format}, "
+        f"{result.items} items{dropped}); read back equal; scan: {result.target_verdict.value}\n"
+    )
+    return ExitCode.OK if result.target_verdict is Verdict.CLEAN else ExitCode.FINDINGS
 
 
 def _read_policy(path: str) -> dict[str, object]:
@@ -208,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scan":
             return int(_run_scan(args))
+        if args.command == "convert":
+            return int(_run_convert(args))
     except MlwardError as exc:
         sys.stderr.write(f"mlward: error: {exc}\n")
         return int(ExitCode.ERROR)

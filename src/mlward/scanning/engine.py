@@ -10,7 +10,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from mlward.formats import compressed, npy, sevenzip
+from mlward.formats import compressed, npy, safetensors, sevenzip
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
 from mlward.results import (
@@ -273,8 +273,8 @@ class Scanner:
                     )
                 )
                 return [name]
-        if _is_safetensors(blob, head):
-            return ["safetensors"]
+        if safetensors.sniff(blob, head):
+            return self._scan_safetensors(blob, path, member, out)
         if (
             head[:1]
             and head[0] in _PICKLE_START
@@ -748,6 +748,37 @@ class Scanner:
         formats = self._report_stream(analysis, path, label, depth + 1, child, deadline, torch=True)
         out.absorb(child, label, formats, blob.size)
 
+    def _scan_safetensors(
+        self, blob: Blob, path: str, member: str | None, out: _Collected
+    ) -> list[str]:
+        _, problems = safetensors.check(blob)
+        for problem in problems:
+            if problem.hiding:
+                out.findings.append(
+                    Finding(
+                        "MW971",
+                        "safetensors layout hides data",
+                        Severity.MEDIUM,
+                        f"{problem.message}. Writers lay tensors out back to back; readers that "
+                        "trust offsets differently see different tensors, and hidden bytes can "
+                        "carry anything.",
+                        Location(path, member),
+                        evidence={"problem": problem.message},
+                    )
+                )
+            else:
+                out.findings.append(
+                    self._incomplete(
+                        path,
+                        member,
+                        "MW970",
+                        "Damaged safetensors header",
+                        problem.message,
+                        "If this file should load, it is damaged; get a fresh copy.",
+                    )
+                )
+        return ["safetensors"]
+
     def _scan_7z(
         self,
         blob: Blob,
@@ -927,17 +958,3 @@ def _could_name_a_global(blob: Blob, head: bytes) -> bool:
     if blob.size <= len(head):
         return _GLOBAL_OPCODES.search(head) is not None
     return True  # larger files: let the unpickler decide (reading them twice costs more)
-
-
-def _is_safetensors(blob: Blob, head: bytes) -> bool:
-    if len(head) < 10:
-        return False
-    (length,) = struct.unpack_from("<Q", head, 0)
-    if not 2 <= length <= min(blob.size - 8, 100 << 20) or head[8:9] != b"{":
-        return False
-    try:
-        header = json.loads(blob.read(8, length))
-    except ValueError:
-        return False
-    return isinstance(header, dict)
-
