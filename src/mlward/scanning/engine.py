@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -10,7 +11,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from mlward.formats import compressed, npy, safetensors, sevenzip
+from mlward.formats import compressed, keras, npy, safetensors, sevenzip
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
 from mlward.results import (
@@ -24,7 +25,7 @@ from mlward.results import (
 )
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
-from mlward.scanning.policy import Policy
+from mlward.scanning.policy import Policy, Trust
 from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
 
 _HEAD = 4096
@@ -39,9 +40,9 @@ _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 _PICKLE_START = frozenset(
     b"(.0123FGIJKLMNPSTUVX]abcdeghijklmopqrstu}\x80\x81\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
 )
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _RECOGNISED_UNSUPPORTED = (
     (b"GGUF", "gguf"),
-    (b"\x89HDF\r\n\x1a\n", "hdf5"),
     (b"Rar!\x1a\x07", "rar"),
 )
 # Element sizes of legacy torch storage types, to step over raw data in legacy tar checkpoints.
@@ -260,6 +261,11 @@ class Scanner:
             return self._scan_pickle(blob, path, member, depth, out, deadline)
         if hint == "torch-storage":
             return ["tensor-data"]
+        if hint == "keras-weights" and head.startswith(_HDF5_MAGIC):
+            # Keras v3 rebuilds the model from config.json; this file only fills in weights.
+            return ["hdf5-weights"]
+        if head.startswith(_HDF5_MAGIC):
+            return self._scan_hdf5(blob, path, member, out)
         for magic, name in _RECOGNISED_UNSUPPORTED:
             if head.startswith(magic):
                 out.findings.append(
@@ -484,9 +490,12 @@ class Scanner:
         names = [e.name for e in entries]
         is_torch = any(_TORCH_DATA_PKL.search(n) for n in names)
         torchscript = is_torch and any(_TORCHSCRIPT_CONSTANTS.match(n) for n in names)
+        is_keras = not is_torch and keras.is_keras_archive(names)
         kind = (
             "torchscript"
             if torchscript
+            else "keras"
+            if is_keras
             else "pytorch-zip"
             if is_torch
             else "npz"
@@ -541,6 +550,10 @@ class Scanner:
             if data_blob is None:
                 continue
             hint = "torch-storage" if is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) else ""
+            if is_keras and entry.name == "config.json":
+                self._check_keras_config(data_blob.read(0, data_blob.size), path, label, out)
+            if is_keras and entry.name.endswith(".weights.h5"):
+                hint = "keras-weights"
             if hint and not _starts_like_a_container(data_blob.read(0, 8)):
                 # Raw tensor bytes, which torch never unpickles: note the member and move on
                 # (checkpoints have thousands of these).
@@ -747,6 +760,102 @@ class Scanner:
         child = _Collected()
         formats = self._report_stream(analysis, path, label, depth + 1, child, deadline, torch=True)
         out.absorb(child, label, formats, blob.size)
+
+    def _check_keras_config(
+        self, text: bytes, path: str, member: str | None, out: _Collected
+    ) -> None:
+        try:
+            config = keras.parse_config(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW980",
+                    "Unreadable Keras config",
+                    f"the model config is not valid JSON: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
+            return
+        for obj in keras.objects(config):
+            if obj.bytecode is not None:
+                out.findings.append(
+                    Finding(
+                        "MW981",
+                        "Keras Lambda with Python bytecode",
+                        Severity.HIGH,
+                        f"The layer at {obj.path} carries marshaled Python bytecode "
+                        f"({len(obj.bytecode)} bytes), which Keras runs when it rebuilds the "
+                        "model with safe_mode=False (and legacy loaders always do).",
+                        Location(path, member),
+                        evidence={"layer": obj.path, "names": keras.strings_in(obj.bytecode)},
+                        fix="Do not load this model with safe_mode=False; re-create the layer "
+                        "in code you control.",
+                    )
+                )
+                continue
+            named = keras.custom_name(obj)
+            if named is None:
+                continue
+            decision = self.policy.decide(*named)
+            if decision.trust is Trust.TRUSTED or (
+                keras.names_keras_builtin(obj) and decision.trust is not Trust.DANGEROUS
+            ):
+                continue
+            full = f"{named[0]}.{named[1]}"
+            dangerous = decision.trust is Trust.DANGEROUS
+            out.imports.setdefault(full, None)
+            out.findings.append(
+                Finding(
+                    "MW982" if dangerous else "MW983",
+                    "Keras config names a dangerous callable"
+                    if dangerous
+                    else "Keras config names code outside Keras",
+                    Severity.CRITICAL if dangerous else Severity.MEDIUM,
+                    f"{obj.path} asks Keras to import {full} while rebuilding the model"
+                    + (f": {decision.reason}" if dangerous else "; that code runs at load time."),
+                    Location(path, member),
+                    evidence={"global": full, "trusted": False, "layer": obj.path},
+                    fix=f"--allow {full}" if not dangerous else "Do not load this model.",
+                )
+            )
+
+    def _scan_hdf5(self, blob: Blob, path: str, member: str | None, out: _Collected) -> list[str]:
+        try:
+            import h5py  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW950",
+                    "Codec not available",
+                    "HDF5 file cannot be opened here",
+                    "pip install 'mlward[keras]' (h5py)",
+                )
+            )
+            return ["hdf5"]
+        try:
+            with h5py.File(io.BytesIO(blob.read(0, blob.size)), "r") as handle:
+                raw = handle.attrs.get("model_config")
+        except Exception as exc:  # noqa: BLE001 - the HDF5 library raises many kinds
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW984",
+                    "Unreadable HDF5",
+                    f"HDF5 file cannot be read: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
+            return ["hdf5"]
+        if raw is None:
+            return ["hdf5"]  # weights or data only: nothing here names code
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        self._check_keras_config(text.encode("utf-8"), path, member, out)
+        return ["keras-h5"]
 
     def _scan_safetensors(
         self, blob: Blob, path: str, member: str | None, out: _Collected
