@@ -11,7 +11,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from mlward.formats import compressed, keras, npy, safetensors, sevenzip
+from mlward.formats import compressed, gguf, keras, npy, safetensors, sevenzip
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
 from mlward.results import (
@@ -41,10 +41,7 @@ _PICKLE_START = frozenset(
     b"(.0123FGIJKLMNPSTUVX]abcdeghijklmopqrstu}\x80\x81\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
 )
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_RECOGNISED_UNSUPPORTED = (
-    (b"GGUF", "gguf"),
-    (b"Rar!\x1a\x07", "rar"),
-)
+_RECOGNISED_UNSUPPORTED = ((b"Rar!\x1a\x07", "rar"),)
 # Element sizes of legacy torch storage types, to step over raw data in legacy tar checkpoints.
 _STORAGE_ELEMENT_SIZE = {
     "DoubleStorage": 8,
@@ -279,6 +276,8 @@ class Scanner:
                     )
                 )
                 return [name]
+        if gguf.sniff(head):
+            return self._scan_gguf(blob, path, member, out)
         if safetensors.sniff(blob, head):
             return self._scan_safetensors(blob, path, member, out)
         if (
@@ -856,6 +855,52 @@ class Scanner:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         self._check_keras_config(text.encode("utf-8"), path, member, out)
         return ["keras-h5"]
+
+    def _scan_gguf(self, blob: Blob, path: str, member: str | None, out: _Collected) -> list[str]:
+        try:
+            info = gguf.read(blob)
+        except (gguf.GgufError, struct.error) as exc:
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW990",
+                    "Unreadable GGUF header",
+                    str(exc),
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
+            return ["gguf"]
+        for problem in info.problems:
+            out.findings.append(
+                self._incomplete(
+                    path,
+                    member,
+                    "MW990",
+                    "Unreadable GGUF header",
+                    problem,
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
+        for key, template in info.templates.items():
+            risks = gguf.template_risks(template)
+            if risks:
+                out.findings.append(
+                    Finding(
+                        "MW991",
+                        "Chat template escapes the Jinja sandbox",
+                        Severity.HIGH,
+                        f"The {key} template {'; '.join(risks[:6])}. Runtimes render this "
+                        "template on every prompt; these constructs reach Python objects beyond "
+                        "the chat data (the published llama.cpp / llama-cpp-python template "
+                        "injection).",
+                        Location(path, member),
+                        evidence={"key": key, "risks": risks, "template": template[:400]},
+                        fix="Do not serve this model; replace its chat template with one you "
+                        "reviewed.",
+                    )
+                )
+        return ["gguf"]
 
     def _scan_safetensors(
         self, blob: Blob, path: str, member: str | None, out: _Collected
