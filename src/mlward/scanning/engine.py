@@ -11,7 +11,17 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from mlward.formats import compressed, gguf, keras, npy, safetensors, sevenzip
+from mlward.formats import (
+    compressed,
+    gguf,
+    keras,
+    npy,
+    onnx,
+    protobuf,
+    safetensors,
+    sevenzip,
+    tensorflow,
+)
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
 from mlward.results import (
@@ -40,6 +50,10 @@ _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 _PICKLE_START = frozenset(
     b"(.0123FGIJKLMNPSTUVX]abcdeghijklmopqrstu}\x80\x81\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
 )
+_MAX_GRAPH_BYTES = 512 << 20
+# Text has no control characters but tab, newline, carriage return (and form feed, escape);
+# protobufs (ONNX, TensorFlow) are full of them, while still being valid UTF-8.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _RECOGNISED_UNSUPPORTED = ((b"Rar!\x1a\x07", "rar"),)
 # Element sizes of legacy torch storage types, to step over raw data in legacy tar checkpoints.
@@ -902,6 +916,98 @@ class Scanner:
                 )
         return ["gguf"]
 
+    def _scan_graph(
+        self, blob: Blob, path: str, member: str | None, out: _Collected
+    ) -> list[str] | None:
+        """ONNX models and TensorFlow graphs: protobufs with no magic, told apart by parsing."""
+        if blob.size > _MAX_GRAPH_BYTES:
+            return None
+        data = blob.read(0, blob.size)
+        model = onnx.parse(data)
+        if model is not None:
+            severity = {
+                "external-escape": Severity.HIGH,
+                "custom-domain": Severity.MEDIUM,
+                "huge-tensor": Severity.MEDIUM,
+            }
+            for issue in onnx.check(model, path):
+                if issue.kind == "bad-tensor":
+                    out.findings.append(
+                        self._incomplete(
+                            path,
+                            member,
+                            "MW963",
+                            "Inconsistent ONNX tensor",
+                            issue.message,
+                            "If this file should load, it is damaged; get a fresh copy.",
+                        )
+                    )
+                    continue
+                out.findings.append(
+                    Finding(
+                        {"external-escape": "MW961", "custom-domain": "MW962"}.get(
+                            issue.kind, "MW964"
+                        ),
+                        {
+                            "external-escape": "ONNX external data outside the model folder",
+                            "custom-domain": "ONNX custom operator domain",
+                        }.get(issue.kind, "Oversize ONNX tensor"),
+                        severity[issue.kind],
+                        issue.message + ".",
+                        Location(path, member),
+                        evidence={"issue": issue.kind},
+                    )
+                )
+            return ["onnx"]
+        if tensorflow.looks_like_saved_model(data):
+            kind, graph = "tf-saved-model", tensorflow.read_saved_model(data)
+        elif data[:1] == b"\x0a":
+            try:
+                kind, graph = "tf-graph", tensorflow.read_graph_def(data)
+            except protobuf.ProtobufError:
+                return None
+        else:
+            return None
+        if not graph.nodes:
+            return None
+        python_ops = sorted(set(graph.ops) & tensorflow.PYTHON_OPS)
+        file_ops = sorted(set(graph.ops) & tensorflow.FILE_OPS)
+        if python_ops:
+            out.findings.append(
+                Finding(
+                    "MW965",
+                    "TensorFlow graph calls Python",
+                    Severity.HIGH,
+                    f"The graph uses {', '.join(python_ops)}, which run Python functions when "
+                    "the graph runs.",
+                    Location(path, member),
+                    evidence={"ops": python_ops},
+                )
+            )
+        if file_ops:
+            out.findings.append(
+                Finding(
+                    "MW966",
+                    "TensorFlow graph touches files",
+                    Severity.HIGH,
+                    f"The graph uses {', '.join(file_ops)}, which read, list or write files "
+                    "when the graph runs; a model has no need to.",
+                    Location(path, member),
+                    evidence={"ops": file_ops},
+                )
+            )
+        out.findings.append(
+            Finding(
+                "MW967",
+                "TensorFlow ops",
+                Severity.INFO,
+                f"{graph.nodes} nodes using {len(graph.ops)} distinct ops.",
+                Location(path, member),
+                evidence={"ops": sorted(graph.ops)},
+            )
+        )
+        return [kind]
+
     def _scan_safetensors(
         self, blob: Blob, path: str, member: str | None, out: _Collected
     ) -> list[str]:
@@ -1062,7 +1168,7 @@ class Scanner:
     ) -> list[str]:
         if blob.size == 0:
             return ["empty"]
-        if b"\x00" not in head:
+        if _CONTROL_BYTES.search(head) is None:
             try:
                 text = blob.read(0, min(blob.size, 1 << 20)).decode("utf-8")
             except UnicodeDecodeError:
@@ -1076,6 +1182,9 @@ class Scanner:
                         return ["text"]
                     return ["json"]
                 return ["text"]
+        graph_formats = self._scan_graph(blob, path, member, out)
+        if graph_formats is not None:
+            return graph_formats
         out.findings.append(
             self._incomplete(
                 path,

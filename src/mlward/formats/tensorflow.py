@@ -1,0 +1,114 @@
+"""TensorFlow SavedModel (``saved_model.pb``) and frozen graphs (a bare GraphDef ``.pb``).
+
+The ops a graph uses are what it can do when it runs: most are math, a few touch files or call
+back into Python. They are read from the protobuf wire format directly, so no TensorFlow is
+needed and nothing is run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlward.formats import protobuf
+
+NAME = "tensorflow"
+
+# Ops that call Python: arbitrary code when the graph runs.
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+# Ops that read, list, write or delete files, or send data out, when the graph runs. The
+# checkpoint ops every SavedModel carries (SaveV2, RestoreV2, MergeV2Checkpoints,
+# ShardedFilename) are not listed: they touch the model's own variables folder.
+FILE_OPS = frozenset(
+    {
+        "ReadFile",
+        "WriteFile",
+        "MatchingFiles",
+        "DeleteFile",
+        "ImmutableConst",
+        "WholeFileReader",
+        "WholeFileReaderV2",
+        "TextLineReader",
+        "TextLineReaderV2",
+        "FixedLengthRecordReader",
+        "FixedLengthRecordReaderV2",
+        "TFRecordReader",
+        "TFRecordReaderV2",
+        "IdentityReader",
+        "IdentityReaderV2",
+        "LMDBReader",
+        "ReaderReadV2",
+        "ReaderRead",
+        "ReaderReadUpToV2",
+        "DatasetToTFRecord",
+        "ExperimentalDatasetToTFRecord",
+        "SaveDatasetV2",
+        "SnapshotDatasetV2",
+        "CreateSummaryFileWriter",
+        "CreateSummaryDbWriter",
+        "WriteFileSummary",
+        "PrintV2",
+        "Print",
+        "DebugIdentityV2",
+        "DebugIdentityV3",
+        "LoadAndRemapMatrix",
+        "TextLineDataset",
+        "TFRecordDataset",
+        "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2",
+        "MakeIterator",
+        "RecordInput",
+    }
+)
+
+
+@dataclass
+class Graph:
+    ops: dict[str, int] = field(default_factory=dict)
+    nodes: int = 0
+
+
+def _graph_def(data: bytes, graph: Graph) -> None:
+    for node in protobuf.messages(data, 1):  # GraphDef.node
+        _node(node, graph)
+    for library in protobuf.messages(data, 2):  # GraphDef.library
+        for function in protobuf.messages(library, 1):  # FunctionDefLibrary.function
+            for node in protobuf.messages(function, 3):  # FunctionDef.node_def
+                _node(node, graph)
+
+
+def _node(data: bytes, graph: Graph) -> None:
+    op = protobuf.string(data, 2)  # NodeDef.op
+    if op:
+        graph.nodes += 1
+        graph.ops[op] = graph.ops.get(op, 0) + 1
+
+
+def read_saved_model(data: bytes) -> Graph:
+    graph = Graph()
+    for meta_graph in protobuf.messages(data, 2):  # SavedModel.meta_graphs
+        for graph_def in protobuf.messages(meta_graph, 2):  # MetaGraphDef.graph_def
+            _graph_def(graph_def, graph)
+    return graph
+
+
+def read_graph_def(data: bytes) -> Graph:
+    graph = Graph()
+    _graph_def(data, graph)
+    return graph
+
+
+def looks_like_saved_model(data: bytes) -> bool:
+    """SavedModel: field 1 (schema version, varint) then meta_graphs, or meta_graphs alone."""
+    try:
+        for number, kind, value in protobuf.fields(data):
+            if number == 1 and kind == protobuf.VARINT and isinstance(value, int) and value < 10:
+                continue
+            return (
+                number == 2
+                and kind == protobuf.LENGTH
+                and isinstance(value, bytes)
+                and any(True for _ in protobuf.messages(value, 2))
+            )
+    except protobuf.ProtobufError:
+        return False
+    return False
