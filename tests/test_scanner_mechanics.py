@@ -326,3 +326,30 @@ def test_safetensors_headers_are_checked(tmp_path: Path) -> None:
     truncated = _scan_bytes(tmp_path, data[:-8], name="cut.safetensors")
     assert truncated.verdict is Verdict.INCONCLUSIVE
     assert "MW970" in _rules(truncated)
+
+
+def test_hugging_face_remote_code_is_reported(tmp_path: Path) -> None:
+    import json
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "custom",
+                "auto_map": {
+                    "AutoConfig": "configuration_custom.CustomConfig",
+                    "AutoModel": ["modeling_custom.CustomModel", None],
+                },
+            }
+        )
+    )
+    (repo / "modeling_custom.py").write_text("import torch\nclass CustomModel: ...\n")
+    (repo / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
+    report = scan([repo])
+    by_name = {Path(a.path).name: a for a in report.artifacts}
+    config = by_name["config.json"]
+    assert config.verdict is Verdict.SUSPICIOUS
+    finding = next(f for f in config.findings if f.rule_id == "MW995")
+    assert "modeling_custom.py" in finding.evidence["python_files"]
+    assert by_name["tokenizer_config.json"].verdict is Verdict.CLEAN

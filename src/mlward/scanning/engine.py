@@ -916,6 +916,39 @@ class Scanner:
                 )
         return ["gguf"]
 
+    def _check_remote_code(
+        self, document: object, path: str, member: str | None, out: _Collected
+    ) -> None:
+        """Hugging Face configs whose auto_map makes trust_remote_code import the repo's code."""
+        if not isinstance(document, dict):
+            return
+        auto_map = document.get("auto_map")
+        if not isinstance(auto_map, dict) or not auto_map:
+            return
+        targets = sorted(
+            {
+                v
+                for value in auto_map.values()
+                for v in (value if isinstance(value, list) else [value])
+                if isinstance(v, str)
+            }
+        )
+        modules = sorted({t.split("--")[-1].rsplit(".", 1)[0] + ".py" for t in targets if "." in t})
+        out.findings.append(
+            Finding(
+                "MW995",
+                "Code that trust_remote_code runs",
+                Severity.MEDIUM,
+                f"auto_map points transformers at {', '.join(targets[:6])}: loading with "
+                f"trust_remote_code=True imports and runs {', '.join(modules[:6]) or 'that code'} "
+                "from the repository (or the repository it names). Review that code first.",
+                Location(path, member),
+                evidence={"auto_map": targets, "python_files": modules},
+                fix="Load without trust_remote_code, or review the named files and pin the "
+                "revision you reviewed.",
+            )
+        )
+
     def _scan_graph(
         self, blob: Blob, path: str, member: str | None, out: _Collected
     ) -> list[str] | None:
@@ -1177,9 +1210,10 @@ class Scanner:
                 stripped = text.lstrip()
                 if stripped[:1] in ("{", "[") and blob.size <= 1 << 20:
                     try:
-                        json.loads(text)
+                        document = json.loads(text)
                     except ValueError:
                         return ["text"]
+                    self._check_remote_code(document, path, member, out)
                     return ["json"]
                 return ["text"]
         graph_formats = self._scan_graph(blob, path, member, out)
