@@ -14,6 +14,7 @@ from mlward.options import ScanOptions
 from mlward.results import ArtifactResult, ScanReport, ScanSummary
 from mlward.scanning.engine import Scanner
 from mlward.scanning.safe_load import UnsafeModelError, load, torch_load
+from mlward.storage import remote
 
 __all__ = [
     "ConversionError",
@@ -36,6 +37,9 @@ def iter_files(
     """Every file under the given paths, in a stable order; a missing path is an error."""
     for raw in paths:
         path = os.fspath(raw)
+        if remote.is_url(path):
+            yield from remote.expand(path)
+            continue
         if not os.path.lexists(path):
             raise InputError(
                 f"{path}: no such file or directory", fix="Check the path you passed to scan."
@@ -75,7 +79,7 @@ def _worker_init(options: ScanOptions) -> None:
 
 def _worker_scan_batch(paths: list[str]) -> list[ArtifactResult]:
     assert _worker_scanner is not None
-    return [_worker_scanner.scan_file(path) for path in paths]
+    return [_worker_scanner.scan_path(path) for path in paths]
 
 
 def scan(
@@ -124,7 +128,7 @@ def scan(
     else:
         scanner = Scanner(options)
         for done, path in enumerate(files, 1):
-            results.append(scanner.scan_file(path))
+            results.append(scanner.scan_path(path))
             if progress is not None:
                 progress(done, len(files), path)
     duration = time.perf_counter() - started

@@ -11,6 +11,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
+from mlward.errors import InputError
 from mlward.formats import (
     compressed,
     gguf,
@@ -36,6 +37,7 @@ from mlward.results import (
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy, Trust
+from mlward.storage import remote
 from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
 
 _HEAD = 4096
@@ -196,6 +198,29 @@ class Scanner:
                     formats = self._scan_blob(blob, path, None, 0, collected, deadline, "")
             finally:
                 os.close(fd)
+        return _artifact(path, formats, collected, size, started)
+
+    def scan_path(self, path: str) -> ArtifactResult:
+        """A local file, or a remote object when ``path`` is a URL (s3://, hf://, ...)."""
+        if not remote.is_url(path):
+            return self.scan_file(path)
+        started = time.perf_counter()
+        collected = _Collected()
+        formats: list[str] = []
+        size = 0
+        try:
+            with remote.open_blob(path) as blob:
+                size = blob.size
+                if size > self.limits.max_file_bytes:
+                    detail = f"{size} bytes exceed the file limit of {self.limits.max_file_bytes}"
+                    collected.findings.append(self._limit(path, None, "max_file_bytes", detail))
+                else:
+                    deadline = time.monotonic() + self.limits.max_seconds
+                    formats = self._scan_blob(blob, path, None, 0, collected, deadline, "")
+        except InputError as exc:
+            collected.findings.append(
+                self._incomplete(path, None, "MW900", "Cannot read file", exc.message, exc.fix)
+            )
         return _artifact(path, formats, collected, size, started)
 
     def scan_bytes(self, data: bytes, path: str) -> ArtifactResult:
