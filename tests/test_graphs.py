@@ -133,3 +133,12 @@ def test_frozen_graph_def(tmp_path: Path) -> None:
     path.write_bytes(_graph(["Const", "WriteFile"]))
     art = scan([path]).artifacts[0]
     assert art.formats == ("tf-graph",) and art.verdict is Verdict.MALICIOUS
+
+
+def test_unknown_ops_are_listed(tmp_path: Path) -> None:
+    path = tmp_path / "saved_model.pb"
+    path.write_bytes(_saved_model(_graph(["MatMul", "MyCustomKernel"])))
+    art = scan([path]).artifacts[0]
+    assert art.verdict is Verdict.CLEAN
+    unknown = next(f for f in art.findings if f.rule_id == "MW968")
+    assert unknown.evidence["ops"] == ["MyCustomKernel"]

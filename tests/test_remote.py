@@ -77,3 +77,21 @@ def test_s3_through_the_real_client(s3: str) -> None:
     assert verdicts["s3://models/evil/payload.bin"] is Verdict.MALICIOUS
     clean = next(a for a in report.artifacts if a.path.endswith("model.pt"))
     assert clean.formats == ("pytorch-zip",)
+
+
+def test_https_urls_through_a_local_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "evil.pkl").write_bytes(GADGET)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/evil.pkl"
+        assert scan([url]).artifacts[0].verdict is Verdict.MALICIOUS
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -353,3 +353,35 @@ def test_hugging_face_remote_code_is_reported(tmp_path: Path) -> None:
     finding = next(f for f in config.findings if f.rule_id == "MW995")
     assert "modeling_custom.py" in finding.evidence["python_files"]
     assert by_name["tokenizer_config.json"].verdict is Verdict.CLEAN
+
+
+def test_zip_member_paths_that_escape_are_flagged(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../../outside.txt", "hello")
+    art = _scan_bytes(tmp_path, buffer.getvalue(), name="a.zip")
+    assert art.verdict is Verdict.SUSPICIOUS
+    assert "MW932" in _rules(art)
+
+
+def test_scanning_needs_no_tensorflow_keras_or_onnxruntime(tmp_path: Path) -> None:
+    """Block those imports in a fresh interpreter, then scan a Keras file."""
+    script = (
+        "import sys\n"
+        "for name in ('tensorflow', 'keras', 'onnxruntime', 'torch'):\n"
+        "    sys.modules[name] = None\n"
+        "from mlward import scan\n"
+        "import json, zipfile\n"
+        "path = sys.argv[1]\n"
+        "with zipfile.ZipFile(path, 'w') as z:\n"
+        "    z.writestr('metadata.json', '{}')\n"
+        "    z.writestr('config.json', json.dumps({'module': 'keras', 'class_name': 'Sequential',"
+        " 'config': {'layers': [{'class_name': 'Lambda', 'config': {'function': {'class_name':"
+        " '__lambda__', 'config': {'code': 'AAAA'}}}}]}}))\n"
+        "print(scan([path]).artifacts[0].verdict.value)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "m.keras")],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    assert result.stdout.strip() == "malicious"

@@ -61,6 +61,45 @@ FILE_OPS = frozenset(
 )
 
 
+# Ops reviewed as pure computation, state or control flow (the bulk of real graphs); any other
+# op is listed as unknown, for a person to look at.
+KNOWN_OPS = frozenset(
+    """
+    Abs Acos Acosh Add AddN AddV2 All Any ApproximateEqual ArgMax ArgMin Asin Asinh Assert
+    Assign AssignAdd AssignSub AssignVariableOp Atan Atan2 Atanh AvgPool AvgPool3D
+    BatchMatMul BatchMatMulV2 BatchMatMulV3 BatchNormWithGlobalNormalization BatchToSpaceND
+    BiasAdd BiasAddV1 Bitcast BroadcastArgs BroadcastTo Bucketize Cast Ceil CheckNumerics
+    CheckNumericsV2 Cholesky ClipByValue Complex ComplexAbs Concat ConcatV2 Const
+    ControlTrigger Conv2D Conv2DBackpropInput Conv3D Conv3DBackpropInputV2 Cos Cosh Cumprod
+    Cumsum DepthToSpace DepthwiseConv2dNative DepthwiseConv2dNativeBackpropInput Dequantize
+    DisableCopyOnRead Div DivNoNan Einsum Elu Empty EnsureShape Enter Equal Erf Erfc Exit Exp
+    ExpandDims Expm1 ExtractImagePatches FakeQuantWithMinMaxArgs FakeQuantWithMinMaxVars Fill
+    Floor FloorDiv FloorMod FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3 Gather GatherNd
+    GatherV2 Greater GreaterEqual HashTableV2 Identity IdentityN If Imag InTopKV2
+    InitializeTableV2 InvertPermutation IsFinite IsInf IsNan IsVariableInitialized L2Loss
+    LeakyRelu Less LessEqual Lgamma LinSpace ListDiff Log Log1p LogSoftmax LogicalAnd
+    LogicalNot LogicalOr LookupTableFindV2 LookupTableImportV2 LookupTableSizeV2 LoopCond LRN
+    MatMul MatrixBandPart MatrixDiag MatrixDiagV3 MatrixInverse MatrixSetDiag MatrixSetDiagV3
+    Max MaxPool MaxPool3D MaxPoolV2 Maximum Mean Merge Min Minimum MirrorPad Mod Mul MulNoNan
+    Multinomial Neg NextIteration NoOp NonMaxSuppressionV3 NonMaxSuppressionV4
+    NonMaxSuppressionV5 NotEqual OneHot OnesLike Pack Pad PadV2 PartitionedCall Placeholder
+    PlaceholderWithDefault Pow Prod QuantizeV2 RandomStandardNormal RandomUniform
+    RandomUniformInt Range Rank ReadVariableOp Real RealDiv Reciprocal Relu Relu6 Reshape
+    ResizeBilinear ResizeNearestNeighbor ResourceGather RestoreV2 Reverse ReverseV2 Rint Round
+    Rsqrt SaveV2 ScatterNd Select SelectV2 Selu Shape ShapeN ShardedFilename Sigmoid Sign Sin
+    Sinh Size Slice Snapshot Softmax Softplus Softsign SpaceToBatchND SpaceToDepth
+    SparseToDense Split SplitV Sqrt Square SquaredDifference Squeeze StatefulPartitionedCall
+    StatelessIf StatelessRandomNormal StatelessRandomUniform StatelessWhile StaticRegexFullMatch
+    StopGradient StridedSlice StringJoin Sub Sum Switch Tan Tanh TensorArrayGatherV3
+    TensorArrayReadV3 TensorArrayScatterV3 TensorArraySizeV3 TensorArrayV3 TensorArrayWriteV3
+    TensorListFromTensor TensorListGetItem TensorListReserve TensorListSetItem TensorListStack
+    Tile TopKV2 Transpose TruncateDiv TruncatedNormal Unique Unpack UnsortedSegmentSum
+    VarHandleOp VarIsInitializedOp Variable VariableV2 Where While Xdivy Xlog1py ZerosLike
+    MergeV2Checkpoints Erfinv SaveSlices RestoreSlice Restore Save
+    """.split()  # noqa: SIM905 - a word list reads better than 200 quoted strings
+)
+
+
 @dataclass
 class Graph:
     ops: dict[str, int] = field(default_factory=dict)

@@ -571,6 +571,16 @@ class Scanner:
                     )
                 )
                 continue
+            if entry.name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", entry.name):
+                out.findings.append(
+                    Finding(
+                        "MW932",
+                        "Path traversal in archive",
+                        Severity.LOW,
+                        f"Zip member {entry.name!r} would be extracted outside the target folder.",
+                        Location(path, label),
+                    )
+                )
             if where.local_name != entry.name:
                 out.findings.append(
                     Finding(
@@ -756,7 +766,7 @@ class Scanner:
                 out.findings.append(
                     Finding(
                         "MW932",
-                        "Path traversal in tar",
+                        "Path traversal in archive",
                         Severity.LOW,
                         f"Tar member {info.name!r} would be extracted outside the target folder.",
                         Location(path, label),
@@ -1052,6 +1062,22 @@ class Scanner:
                     "when the graph runs; a model has no need to.",
                     Location(path, member),
                     evidence={"ops": file_ops},
+                )
+            )
+        unknown = sorted(
+            set(graph.ops) - tensorflow.KNOWN_OPS - tensorflow.PYTHON_OPS - tensorflow.FILE_OPS
+        )
+        if unknown:
+            out.findings.append(
+                Finding(
+                    "MW968",
+                    "Unreviewed TensorFlow ops",
+                    Severity.INFO,
+                    f"The graph uses ops outside mlward's reviewed list: {', '.join(unknown[:20])}"
+                    + (" ..." if len(unknown) > 20 else "")
+                    + ". Most are ordinary; custom ops need a native library to run.",
+                    Location(path, member),
+                    evidence={"ops": unknown},
                 )
             )
         out.findings.append(
