@@ -91,13 +91,13 @@ def test_the_gadget_really_runs_in_an_unsandboxed_renderer(tmp_path: Path) -> No
     assert marker.exists()
 
 
-def test_damaged_headers_are_inconclusive(tmp_path: Path) -> None:
+def test_malformed_headers_are_flagged(tmp_path: Path) -> None:
     data = _write(tmp_path / "m.gguf", BENIGN_TEMPLATE).read_bytes()
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(data[:60])
-    assert scan([cut]).artifacts[0].verdict is Verdict.INCONCLUSIVE
+    assert scan([cut]).artifacts[0].verdict is Verdict.SUSPICIOUS
     huge = tmp_path / "huge.gguf"
     huge.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (2**60).to_bytes(8, "little") * 2)
     art = scan([huge]).artifacts[0]
-    assert art.verdict is Verdict.INCONCLUSIVE
+    assert art.verdict is Verdict.SUSPICIOUS
     assert any(f.rule_id == "MW990" for f in art.findings)

@@ -385,3 +385,9 @@ def test_scanning_needs_no_tensorflow_keras_or_onnxruntime(tmp_path: Path) -> No
         capture_output=True, text=True, check=True, timeout=60,
     )
     assert result.stdout.strip() == "malicious"
+
+
+def test_safetensors_header_length_past_the_end_is_flagged(tmp_path: Path) -> None:
+    art = _scan_bytes(tmp_path, struct.pack("<Q", 10_000) + b'{"a": 1}', name="x.safetensors")
+    assert art.formats == ("safetensors",)
+    assert art.verdict is Verdict.SUSPICIOUS

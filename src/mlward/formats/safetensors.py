@@ -53,12 +53,14 @@ def sniff(blob: Blob, head: bytes) -> bool:
     if len(head) < 10 or head[8:9] != b"{":
         return False
     length: int = struct.unpack_from("<Q", head, 0)[0]
-    return 2 <= length <= min(blob.size - 8, MAX_HEADER)
+    return 2 <= length <= MAX_HEADER  # a length past the file's end is a finding, not a miss
 
 
 def check(blob: Blob) -> tuple[int, list[Problem]]:
     """Tensor count and every problem found in the header of a sniffed safetensors file."""
     (length,) = struct.unpack_from("<Q", blob.read(0, 8), 0)
+    if 8 + length > blob.size:
+        return 0, [Problem(f"header length {length} runs past the end of the file", hiding=True)]
     try:
         header = json.loads(blob.read(8, length))
     except (ValueError, UnicodeDecodeError) as exc:

@@ -909,28 +909,10 @@ class Scanner:
         try:
             info = gguf.read(blob)
         except (gguf.GgufError, struct.error) as exc:
-            out.findings.append(
-                self._incomplete(
-                    path,
-                    member,
-                    "MW990",
-                    "Unreadable GGUF header",
-                    str(exc),
-                    "If this file should load, it is damaged; get a fresh copy.",
-                )
-            )
+            out.findings.append(_gguf_header_finding(path, member, str(exc)))
             return ["gguf"]
         for problem in info.problems:
-            out.findings.append(
-                self._incomplete(
-                    path,
-                    member,
-                    "MW990",
-                    "Unreadable GGUF header",
-                    problem,
-                    "If this file should load, it is damaged; get a fresh copy.",
-                )
-            )
+            out.findings.append(_gguf_header_finding(path, member, problem))
         for key, template in info.templates.items():
             risks = gguf.template_risks(template)
             if risks:
@@ -1000,14 +982,15 @@ class Scanner:
             }
             for issue in onnx.check(model, path):
                 if issue.kind == "bad-tensor":
+                    # Runtimes that trust dims over the byte count read past the buffer.
                     out.findings.append(
-                        self._incomplete(
-                            path,
-                            member,
+                        Finding(
                             "MW963",
                             "Inconsistent ONNX tensor",
-                            issue.message,
-                            "If this file should load, it is damaged; get a fresh copy.",
+                            Severity.MEDIUM,
+                            issue.message + ".",
+                            Location(path, member),
+                            evidence={"issue": issue.kind},
                         )
                     )
                     continue
@@ -1306,3 +1289,18 @@ def _could_name_a_global(blob: Blob, head: bytes) -> bool:
     if blob.size <= len(head):
         return _GLOBAL_OPCODES.search(head) is not None
     return True  # larger files: let the unpickler decide (reading them twice costs more)
+
+
+def _gguf_header_finding(path: str, member: str | None, problem: str) -> Finding:
+    # GGUF is parsed by C and C++ loaders: a header that lies about counts, lengths or offsets
+    # is how their memory-corruption bugs are reached, so it is a finding, not mere damage.
+    return Finding(
+        "MW990",
+        "Malformed GGUF header",
+        Severity.MEDIUM,
+        f"{problem}. llama.cpp-style loaders trust these fields; crafted values reach their "
+        "memory-safety bugs.",
+        Location(path, member),
+        evidence={"problem": problem},
+        fix="Do not load this file; get the model from a source you trust.",
+    )
