@@ -142,3 +142,37 @@ def test_unknown_ops_are_listed(tmp_path: Path) -> None:
     assert art.verdict is Verdict.CLEAN
     unknown = next(f for f in art.findings if f.rule_id == "MW968")
     assert unknown.evidence["ops"] == ["MyCustomKernel"]
+
+
+def test_models_from_real_exporters_and_local_functions_are_clean(tmp_path: Path) -> None:
+    import warnings
+
+    import onnx
+    import torch
+    from onnx import TensorProto, helper
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+        torch.onnx.export(model, (torch.randn(1, 4),), str(tmp_path / "t.onnx"), dynamo=False)
+    assert scan([tmp_path / "t.onnx"]).artifacts[0].verdict is Verdict.CLEAN
+    double = helper.make_function(
+        "my.local",
+        "Double",
+        ["x"],
+        ["y"],
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        [helper.make_opsetid("", 18)],
+    )
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph(
+        [helper.make_node("Double", ["X"], ["Y"], domain="my.local")], "g", [x], [y]
+    )
+    local = helper.make_model(
+        graph,
+        functions=[double],
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("my.local", 1)],
+    )
+    onnx.save(local, str(tmp_path / "local.onnx"))
+    assert scan([tmp_path / "local.onnx"]).artifacts[0].verdict is Verdict.CLEAN

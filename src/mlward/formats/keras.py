@@ -19,7 +19,16 @@ NAME = "keras"
 _PRINTABLE = re.compile(rb"[\x20-\x7e]{3,}")
 # Module prefixes of Keras itself (v3 writes "keras.layers", "keras.src...", tf.keras wrote
 # "keras" or nothing at all).
-_KERAS_MODULES = ("keras", "tf_keras", "tensorflow.keras", "tensorflow.python.keras")
+_KERAS_MODULES = (
+    "keras",
+    "tf_keras",
+    "tensorflow.keras",
+    "tensorflow.python.keras",
+    # Keras' own model libraries, which Keras 3 itself treats as built in.
+    "keras_hub",
+    "keras_cv",
+    "keras_nlp",
+)
 
 
 @dataclass(frozen=True)
