@@ -382,7 +382,10 @@ def test_scanning_needs_no_tensorflow_keras_or_onnxruntime(tmp_path: Path) -> No
     )
     result = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "m.keras")],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert result.stdout.strip() == "malicious"
 
@@ -391,3 +394,25 @@ def test_safetensors_header_length_past_the_end_is_flagged(tmp_path: Path) -> No
     art = _scan_bytes(tmp_path, struct.pack("<Q", 10_000) + b'{"a": 1}', name="x.safetensors")
     assert art.formats == ("safetensors",)
     assert art.verdict is Verdict.SUSPICIOUS
+
+
+def test_zip_bombs_are_bounded_by_ratio_and_by_a_total_per_file(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.bin", b"\x00" * (32 << 20))  # about 32 KiB compressed
+    art = _scan_bytes(
+        tmp_path, buffer.getvalue(), name="bomb.zip", limits=Limits(max_decompression_ratio=100)
+    )
+    assert art.verdict is Verdict.INCONCLUSIVE
+    assert "MW910" in _rules(art)
+    layered = io.BytesIO()
+    with zipfile.ZipFile(layered, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index in range(8):
+            archive.writestr(f"part{index}.bin", b"\x00" * (4 << 20))
+    total = _scan_bytes(
+        tmp_path,
+        layered.getvalue(),
+        name="many.zip",
+        limits=Limits(max_decompressed_bytes=10 << 20),
+    )
+    assert total.verdict is Verdict.INCONCLUSIVE

@@ -25,6 +25,10 @@ class ZipFormatError(ValueError):
     pass
 
 
+class InflateLimit(Exception):
+    """A member inflates past the bytes the scan may still spend."""
+
+
 @dataclass(frozen=True)
 class ZipMember:
     name: str
@@ -134,7 +138,7 @@ def inflate(data: bytes, expected: int, limit: int) -> bytes:
     decompressor = zlib.decompressobj(-15)
     out = decompressor.decompress(data, limit + 1)
     if len(out) > limit:
-        raise ZipFormatError(f"member inflates past the limit of {limit} bytes")
+        raise InflateLimit(f"member inflates past {limit} bytes")
     return out
 
 

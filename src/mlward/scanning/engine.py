@@ -120,10 +120,13 @@ class Scanner:
         # torch.load hands archives with a constants.pkl to torch.jit.load, whose C++ unpickler
         # resolves __torch__.* from the archive's own TorchScript code instead of importing.
         self.torchscript_policy = Policy(options.allow, torchscript=True)
+        # Decompression budget of the artifact being scanned: nested bombs share one total.
+        self._inflated_left = self.limits.max_decompressed_bytes
 
     # -- entry points --------------------------------------------------------------------------
     def scan_file(self, path: str) -> ArtifactResult:
         started = time.perf_counter()
+        self._inflated_left = self.limits.max_decompressed_bytes
         collected = _Collected()
         formats: list[str] = []
         size = 0
@@ -205,6 +208,7 @@ class Scanner:
         if not remote.is_url(path):
             return self.scan_file(path)
         started = time.perf_counter()
+        self._inflated_left = self.limits.max_decompressed_bytes
         collected = _Collected()
         formats: list[str] = []
         size = 0
@@ -226,6 +230,7 @@ class Scanner:
     def scan_bytes(self, data: bytes, path: str) -> ArtifactResult:
         """Scan bytes already in memory (the safe loader scans exactly what it will load)."""
         started = time.perf_counter()
+        self._inflated_left = self.limits.max_decompressed_bytes
         collected = _Collected()
         formats: list[str] = []
         if len(data) > self.limits.max_file_bytes:
@@ -654,19 +659,23 @@ class Scanner:
                 return BytesBlob(blob.read(start, size))  # one read serves every later look
             return SliceBlob(blob, start, size)
         if entry.method == 8:
-            if entry.size > self.limits.max_decompressed_bytes:
+            allowed = self._inflation_allowance(entry.compressed_size)
+            if entry.size > allowed:
                 out.findings.append(
                     self._limit(
-                        path, label, "max_decompressed_bytes", f"member declares {entry.size} bytes"
+                        path,
+                        label,
+                        "max_decompressed_bytes",
+                        f"member declares {entry.size} bytes from {entry.compressed_size} "
+                        f"(more than the {allowed} this scan may still inflate)",
                     )
                 )
                 return None
             try:
-                data = zipfmt.inflate(
-                    blob.read(start, entry.compressed_size),
-                    entry.size,
-                    self.limits.max_decompressed_bytes,
-                )
+                data = zipfmt.inflate(blob.read(start, entry.compressed_size), entry.size, allowed)
+            except zipfmt.InflateLimit as exc:
+                out.findings.append(self._limit(path, label, "max_decompressed_bytes", str(exc)))
+                return None
             except Exception as exc:  # noqa: BLE001 - zlib errors vary
                 out.findings.append(
                     self._incomplete(
@@ -690,6 +699,7 @@ class Scanner:
                         Location(path, label),
                     )
                 )
+            self._inflated_left -= len(data)
             return BytesBlob(data)
         out.findings.append(
             self._incomplete(
@@ -808,6 +818,11 @@ class Scanner:
         child = _Collected()
         formats = self._report_stream(analysis, path, label, depth + 1, child, deadline, torch=True)
         out.absorb(child, label, formats, blob.size)
+
+    def _inflation_allowance(self, compressed_size: int) -> int:
+        """Bytes one member may inflate to: the ratio limit, within what the file has left."""
+        ratio_cap = max(1 << 20, compressed_size * self.limits.max_decompression_ratio)
+        return max(0, min(self._inflated_left, ratio_cap))
 
     def _check_keras_config(
         self, text: bytes, path: str, member: str | None, out: _Collected
@@ -1195,8 +1210,9 @@ class Scanner:
     ) -> list[str]:
         try:
             data = compressed.decompress(
-                codec, blob, self.limits.max_decompressed_bytes, self.limits.max_decompression_ratio
+                codec, blob, self._inflated_left, self.limits.max_decompression_ratio
             )
+            self._inflated_left -= len(data)
         except compressed.DecompressionLimit as exc:
             out.findings.append(self._limit(path, member, "max_decompressed_bytes", exc.detail))
             return [codec.name]
