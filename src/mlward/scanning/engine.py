@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import stat
 import struct
 import time
-from dataclasses import dataclass, field
 
 from mlward.errors import InputError
 from mlward.formats import (
@@ -17,11 +15,8 @@ from mlward.formats import (
     gguf,
     keras,
     npy,
-    onnx,
-    protobuf,
     safetensors,
     sevenzip,
-    tensorflow,
 )
 from mlward.formats import zip as zipfmt
 from mlward.options import ScanOptions
@@ -34,9 +29,11 @@ from mlward.results import (
     Verdict,
     verdict_of,
 )
+from mlward.scanning import format_checks
+from mlward.scanning.collect import Collected, incomplete, limit_reached
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
-from mlward.scanning.policy import Policy, Trust
+from mlward.scanning.policy import Policy
 from mlward.storage import remote
 from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
 
@@ -52,7 +49,6 @@ _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 _PICKLE_START = frozenset(
     b"(.0123FGIJKLMNPSTUVX]abcdeghijklmopqrstu}\x80\x81\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98)"
 )
-_MAX_GRAPH_BYTES = 512 << 20
 # Text has no control characters but tab, newline, carriage return (and form feed, escape);
 # protobufs (ONNX, TensorFlow) are full of them, while still being valid UTF-8.
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
@@ -81,22 +77,8 @@ _STORAGE_ELEMENT_SIZE = {
 }
 
 
-@dataclass
-class _Collected:
-    findings: list[Finding] = field(default_factory=list)
-    imports: dict[str, None] = field(default_factory=dict)
-    members: list[MemberResult] = field(default_factory=list)
-
-    def absorb(self, child: _Collected, label: str, formats: list[str], size: int) -> None:
-        """Take in what a member's scan found, and list the member with its own verdict."""
-        self.findings.extend(child.findings)
-        self.imports.update(child.imports)
-        self.members.append(MemberResult(label, tuple(formats), verdict_of(child.findings), size))
-        self.members.extend(child.members)
-
-
 def _artifact(
-    path: str, formats: list[str], collected: _Collected, size: int, started: float
+    path: str, formats: list[str], collected: Collected, size: int, started: float
 ) -> ArtifactResult:
     return ArtifactResult(
         path=path,
@@ -127,7 +109,7 @@ class Scanner:
     def scan_file(self, path: str) -> ArtifactResult:
         started = time.perf_counter()
         self._inflated_left = self.limits.max_decompressed_bytes
-        collected = _Collected()
+        collected = Collected()
         formats: list[str] = []
         size = 0
         try:
@@ -136,7 +118,7 @@ class Scanner:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             collected.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     None,
                     "MW900",
@@ -162,7 +144,7 @@ class Scanner:
                     )
                 if stat.S_ISDIR(info.st_mode):
                     collected.findings.append(
-                        self._incomplete(
+                        incomplete(
                             path,
                             None,
                             "MW901",
@@ -173,7 +155,7 @@ class Scanner:
                     )
                 elif not stat.S_ISREG(info.st_mode):
                     collected.findings.append(
-                        self._incomplete(
+                        incomplete(
                             path,
                             None,
                             "MW901",
@@ -184,7 +166,7 @@ class Scanner:
                     )
                 elif size > self.limits.max_file_bytes:
                     collected.findings.append(
-                        self._limit(
+                        limit_reached(
                             path,
                             None,
                             "max_file_bytes",
@@ -209,7 +191,7 @@ class Scanner:
             return self.scan_file(path)
         started = time.perf_counter()
         self._inflated_left = self.limits.max_decompressed_bytes
-        collected = _Collected()
+        collected = Collected()
         formats: list[str] = []
         size = 0
         try:
@@ -217,13 +199,13 @@ class Scanner:
                 size = blob.size
                 if size > self.limits.max_file_bytes:
                     detail = f"{size} bytes exceed the file limit of {self.limits.max_file_bytes}"
-                    collected.findings.append(self._limit(path, None, "max_file_bytes", detail))
+                    collected.findings.append(limit_reached(path, None, "max_file_bytes", detail))
                 else:
                     deadline = time.monotonic() + self.limits.max_seconds
                     formats = self._scan_blob(blob, path, None, 0, collected, deadline, "")
         except InputError as exc:
             collected.findings.append(
-                self._incomplete(path, None, "MW900", "Cannot read file", exc.message, exc.fix)
+                incomplete(path, None, "MW900", "Cannot read file", exc.message, exc.fix)
             )
         return _artifact(path, formats, collected, size, started)
 
@@ -231,36 +213,15 @@ class Scanner:
         """Scan bytes already in memory (the safe loader scans exactly what it will load)."""
         started = time.perf_counter()
         self._inflated_left = self.limits.max_decompressed_bytes
-        collected = _Collected()
+        collected = Collected()
         formats: list[str] = []
         if len(data) > self.limits.max_file_bytes:
             detail = f"{len(data)} bytes exceed the file limit of {self.limits.max_file_bytes}"
-            collected.findings.append(self._limit(path, None, "max_file_bytes", detail))
+            collected.findings.append(limit_reached(path, None, "max_file_bytes", detail))
         else:
             deadline = time.monotonic() + self.limits.max_seconds
             formats = self._scan_blob(BytesBlob(data), path, None, 0, collected, deadline, "")
         return _artifact(path, formats, collected, len(data), started)
-
-    # -- findings helpers -----------------------------------------------------------------------
-    @staticmethod
-    def _incomplete(
-        path: str, member: str | None, rule: str, title: str, message: str, fix: str
-    ) -> Finding:
-        return Finding(
-            rule, title, Severity.INFO, message, Location(path, member), incomplete=True, fix=fix
-        )
-
-    def _limit(self, path: str, member: str | None, limit: str, detail: str) -> Finding:
-        return Finding(
-            "MW910",
-            "Scan limit reached",
-            Severity.INFO,
-            f"{detail}; the rest was not scanned, so this artifact is not known to be clean.",
-            Location(path, member),
-            evidence={"limit": limit},
-            incomplete=True,
-            fix=f"Raise Limits.{limit} if this file is expected to be this large.",
-        )
 
     # -- dispatch by content ----------------------------------------------------------------------
     def _scan_blob(
@@ -269,19 +230,19 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
         hint: str,
     ) -> list[str]:
         if depth > self.limits.max_depth:
             out.findings.append(
-                self._limit(
+                limit_reached(
                     path, member, "max_depth", f"nesting deeper than {self.limits.max_depth}"
                 )
             )
             return []
         if time.monotonic() > deadline:
-            out.findings.append(self._limit(path, member, "max_seconds", "time limit reached"))
+            out.findings.append(limit_reached(path, member, "max_seconds", "time limit reached"))
             return []
         head = blob.read(0, _HEAD)
         if zipfmt.sniff(head):
@@ -306,11 +267,11 @@ class Scanner:
             # Keras v3 rebuilds the model from config.json; this file only fills in weights.
             return ["hdf5-weights"]
         if head.startswith(_HDF5_MAGIC):
-            return self._scan_hdf5(blob, path, member, out)
+            return format_checks.scan_hdf5(blob, path, member, out, self.policy)
         for magic, name in _RECOGNISED_UNSUPPORTED:
             if head.startswith(magic):
                 out.findings.append(
-                    self._incomplete(
+                    incomplete(
                         path,
                         member,
                         "MW902",
@@ -321,9 +282,9 @@ class Scanner:
                 )
                 return [name]
         if gguf.sniff(head):
-            return self._scan_gguf(blob, path, member, out)
+            return format_checks.scan_gguf(blob, path, member, out)
         if safetensors.sniff(blob, head):
-            return self._scan_safetensors(blob, path, member, out)
+            return format_checks.scan_safetensors(blob, path, member, out)
         if (
             head[:1]
             and head[0] in _PICKLE_START
@@ -338,11 +299,11 @@ class Scanner:
 
     # -- pickles --------------------------------------------------------------------------------
     def _read_all(
-        self, blob: Blob, path: str, member: str | None, out: _Collected, limit: int
+        self, blob: Blob, path: str, member: str | None, out: Collected, limit: int
     ) -> bytes | None:
         if blob.size > limit:
             out.findings.append(
-                self._limit(
+                limit_reached(
                     path,
                     member,
                     "max_pickle_bytes",
@@ -358,7 +319,7 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
         *,
         max_pickles: int | None = None,
@@ -369,7 +330,7 @@ class Scanner:
             detail = (
                 f"{blob.size} bytes of pickle exceed the limit of {self.limits.max_pickle_bytes}"
             )
-            out.findings.append(self._limit(path, member, "max_pickle_bytes", detail))
+            out.findings.append(limit_reached(path, member, "max_pickle_bytes", detail))
             return ["pickle"]
         with blob.stream() as (reader, start):
             analysis = analyze_reader(
@@ -389,7 +350,7 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> list[str] | None:
         with blob.stream() as (reader, start):
@@ -414,7 +375,7 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
         *,
         torch: bool,
@@ -431,7 +392,7 @@ class Scanner:
             formats = ["joblib", "pickle"]
         if analysis.limit is not None:
             out.findings.append(
-                self._limit(path, member, analysis.limit.limit, analysis.limit.detail)
+                limit_reached(path, member, analysis.limit.limit, analysis.limit.detail)
             )
         for span in analysis.spans:
             if span.error is None:
@@ -484,7 +445,7 @@ class Scanner:
             )
         for number, nested in enumerate(analysis.nested):
             label = f"{member or ''}#nested{number}"
-            child = _Collected()
+            child = Collected()
             child_formats = self._scan_blob(
                 BytesBlob(nested.data), path, label, depth + 1, child, deadline, ""
             )
@@ -498,11 +459,11 @@ class Scanner:
         path: str,
         label: str,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
         hint: str,
     ) -> list[str]:
-        child = _Collected()
+        child = Collected()
         formats = self._scan_blob(blob, path, label, depth + 1, child, deadline, hint)
         out.absorb(child, label, formats, blob.size)
         return formats
@@ -513,14 +474,14 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> list[str]:
         try:
             entries = zipfmt.read_directory(blob, self.limits.max_members)
         except (zipfmt.ZipFormatError, struct.error) as exc:
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW920",
@@ -566,7 +527,7 @@ class Scanner:
                 where = zipfmt.locate(blob, entry)
             except (zipfmt.ZipFormatError, struct.error) as exc:
                 out.findings.append(
-                    self._incomplete(
+                    incomplete(
                         path,
                         label,
                         "MW920",
@@ -604,7 +565,9 @@ class Scanner:
                 continue
             hint = "torch-storage" if is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) else ""
             if is_keras and entry.name == "config.json":
-                self._check_keras_config(data_blob.read(0, data_blob.size), path, label, out)
+                format_checks.check_keras_config(
+                    data_blob.read(0, data_blob.size), path, label, out, self.policy
+                )
             if is_keras and entry.name.endswith(".weights.h5"):
                 hint = "keras-weights"
             if hint and not _starts_like_a_container(data_blob.read(0, 8)):
@@ -634,11 +597,11 @@ class Scanner:
         path: str,
         label: str,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
         policy: Policy | None = None,
     ) -> None:
-        child = _Collected()
+        child = Collected()
         formats = self._scan_pickle(
             blob, path, label, depth + 1, child, deadline, torch=True, policy=policy
         )
@@ -651,7 +614,7 @@ class Scanner:
         start: int,
         path: str,
         label: str,
-        out: _Collected,
+        out: Collected,
     ) -> Blob | None:
         if entry.method == 0:
             size = entry.size if entry.size == entry.compressed_size else entry.compressed_size
@@ -662,7 +625,7 @@ class Scanner:
             allowed = self._inflation_allowance(entry.compressed_size)
             if entry.size > allowed:
                 out.findings.append(
-                    self._limit(
+                    limit_reached(
                         path,
                         label,
                         "max_decompressed_bytes",
@@ -674,11 +637,11 @@ class Scanner:
             try:
                 data = zipfmt.inflate(blob.read(start, entry.compressed_size), entry.size, allowed)
             except zipfmt.InflateLimit as exc:
-                out.findings.append(self._limit(path, label, "max_decompressed_bytes", str(exc)))
+                out.findings.append(limit_reached(path, label, "max_decompressed_bytes", str(exc)))
                 return None
             except Exception as exc:  # noqa: BLE001 - zlib errors vary
                 out.findings.append(
-                    self._incomplete(
+                    incomplete(
                         path,
                         label,
                         "MW920",
@@ -702,7 +665,7 @@ class Scanner:
             self._inflated_left -= len(data)
             return BytesBlob(data)
         out.findings.append(
-            self._incomplete(
+            incomplete(
                 path,
                 label,
                 "MW923",
@@ -719,7 +682,7 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> list[str]:
         import tarfile  # only tar archives need it; keeps start-up short
@@ -732,7 +695,7 @@ class Scanner:
                 infos.append(info)
                 if len(infos) > self.limits.max_members:
                     out.findings.append(
-                        self._limit(
+                        limit_reached(
                             path,
                             member,
                             "max_members",
@@ -742,7 +705,7 @@ class Scanner:
                     break
         except tarfile.TarError as exc:
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW930",
@@ -798,7 +761,7 @@ class Scanner:
         path: str,
         label: str,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> None:
         """Legacy tar members interleave small pickles with raw storage or tensor headers."""
@@ -815,7 +778,7 @@ class Scanner:
             kind=kind,
             element_sizes=_STORAGE_ELEMENT_SIZE,
         )
-        child = _Collected()
+        child = Collected()
         formats = self._report_stream(analysis, path, label, depth + 1, child, deadline, torch=True)
         out.absorb(child, label, formats, blob.size)
 
@@ -824,310 +787,13 @@ class Scanner:
         ratio_cap = max(1 << 20, compressed_size * self.limits.max_decompression_ratio)
         return max(0, min(self._inflated_left, ratio_cap))
 
-    def _check_keras_config(
-        self, text: bytes, path: str, member: str | None, out: _Collected
-    ) -> None:
-        try:
-            config = keras.parse_config(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            out.findings.append(
-                self._incomplete(
-                    path,
-                    member,
-                    "MW980",
-                    "Unreadable Keras config",
-                    f"the model config is not valid JSON: {exc}",
-                    "If this file should load, it is damaged; get a fresh copy.",
-                )
-            )
-            return
-        for obj in keras.objects(config):
-            if obj.bytecode is not None:
-                out.findings.append(
-                    Finding(
-                        "MW981",
-                        "Keras Lambda with Python bytecode",
-                        Severity.HIGH,
-                        f"The layer at {obj.path} carries marshaled Python bytecode "
-                        f"({len(obj.bytecode)} bytes), which Keras runs when it rebuilds the "
-                        "model with safe_mode=False (and legacy loaders always do).",
-                        Location(path, member),
-                        evidence={"layer": obj.path, "names": keras.strings_in(obj.bytecode)},
-                        fix="Do not load this model with safe_mode=False; re-create the layer "
-                        "in code you control.",
-                    )
-                )
-                continue
-            named = keras.custom_name(obj)
-            if named is None:
-                continue
-            decision = self.policy.decide(*named)
-            if decision.trust is Trust.TRUSTED or (
-                keras.names_keras_builtin(obj) and decision.trust is not Trust.DANGEROUS
-            ):
-                continue
-            full = f"{named[0]}.{named[1]}"
-            dangerous = decision.trust is Trust.DANGEROUS
-            out.imports.setdefault(full, None)
-            out.findings.append(
-                Finding(
-                    "MW982" if dangerous else "MW983",
-                    "Keras config names a dangerous callable"
-                    if dangerous
-                    else "Keras config names code outside Keras",
-                    Severity.CRITICAL if dangerous else Severity.MEDIUM,
-                    f"{obj.path} asks Keras to import {full} while rebuilding the model"
-                    + (f": {decision.reason}" if dangerous else "; that code runs at load time."),
-                    Location(path, member),
-                    evidence={"global": full, "trusted": False, "layer": obj.path},
-                    fix=f"--allow {full}" if not dangerous else "Do not load this model.",
-                )
-            )
-
-    def _scan_hdf5(self, blob: Blob, path: str, member: str | None, out: _Collected) -> list[str]:
-        try:
-            import h5py  # type: ignore[import-untyped,unused-ignore]
-        except ImportError:
-            out.findings.append(
-                self._incomplete(
-                    path,
-                    member,
-                    "MW950",
-                    "Codec not available",
-                    "HDF5 file cannot be opened here",
-                    "pip install 'mlward[keras]' (h5py)",
-                )
-            )
-            return ["hdf5"]
-        try:
-            with h5py.File(io.BytesIO(blob.read(0, blob.size)), "r") as handle:
-                raw = handle.attrs.get("model_config")
-        except Exception as exc:  # noqa: BLE001 - the HDF5 library raises many kinds
-            out.findings.append(
-                self._incomplete(
-                    path,
-                    member,
-                    "MW984",
-                    "Unreadable HDF5",
-                    f"HDF5 file cannot be read: {exc}",
-                    "If this file should load, it is damaged; get a fresh copy.",
-                )
-            )
-            return ["hdf5"]
-        if raw is None:
-            return ["hdf5"]  # weights or data only: nothing here names code
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        self._check_keras_config(text.encode("utf-8"), path, member, out)
-        return ["keras-h5"]
-
-    def _scan_gguf(self, blob: Blob, path: str, member: str | None, out: _Collected) -> list[str]:
-        try:
-            info = gguf.read(blob)
-        except (gguf.GgufError, struct.error) as exc:
-            out.findings.append(_gguf_header_finding(path, member, str(exc)))
-            return ["gguf"]
-        for problem in info.problems:
-            out.findings.append(_gguf_header_finding(path, member, problem))
-        for key, template in info.templates.items():
-            risks = gguf.template_risks(template)
-            if risks:
-                out.findings.append(
-                    Finding(
-                        "MW991",
-                        "Chat template escapes the Jinja sandbox",
-                        Severity.HIGH,
-                        f"The {key} template {'; '.join(risks[:6])}. Runtimes render this "
-                        "template on every prompt; these constructs reach Python objects beyond "
-                        "the chat data (the published llama.cpp / llama-cpp-python template "
-                        "injection).",
-                        Location(path, member),
-                        evidence={"key": key, "risks": risks, "template": template[:400]},
-                        fix="Do not serve this model; replace its chat template with one you "
-                        "reviewed.",
-                    )
-                )
-        return ["gguf"]
-
-    def _check_remote_code(
-        self, document: object, path: str, member: str | None, out: _Collected
-    ) -> None:
-        """Hugging Face configs whose auto_map makes trust_remote_code import the repo's code."""
-        if not isinstance(document, dict):
-            return
-        auto_map = document.get("auto_map")
-        if not isinstance(auto_map, dict) or not auto_map:
-            return
-        targets = sorted(
-            {
-                v
-                for value in auto_map.values()
-                for v in (value if isinstance(value, list) else [value])
-                if isinstance(v, str)
-            }
-        )
-        modules = sorted({t.split("--")[-1].rsplit(".", 1)[0] + ".py" for t in targets if "." in t})
-        out.findings.append(
-            Finding(
-                "MW995",
-                "Code that trust_remote_code runs",
-                Severity.MEDIUM,
-                f"auto_map points transformers at {', '.join(targets[:6])}: loading with "
-                f"trust_remote_code=True imports and runs {', '.join(modules[:6]) or 'that code'} "
-                "from the repository (or the repository it names). Review that code first.",
-                Location(path, member),
-                evidence={"auto_map": targets, "python_files": modules},
-                fix="Load without trust_remote_code, or review the named files and pin the "
-                "revision you reviewed.",
-            )
-        )
-
-    def _scan_graph(
-        self, blob: Blob, path: str, member: str | None, out: _Collected
-    ) -> list[str] | None:
-        """ONNX models and TensorFlow graphs: protobufs with no magic, told apart by parsing."""
-        if blob.size > _MAX_GRAPH_BYTES:
-            return None
-        data = blob.read(0, blob.size)
-        model = onnx.parse(data)
-        if model is not None:
-            severity = {
-                "external-escape": Severity.HIGH,
-                "custom-domain": Severity.MEDIUM,
-                "huge-tensor": Severity.MEDIUM,
-            }
-            for issue in onnx.check(model, path):
-                if issue.kind == "bad-tensor":
-                    # Runtimes that trust dims over the byte count read past the buffer.
-                    out.findings.append(
-                        Finding(
-                            "MW963",
-                            "Inconsistent ONNX tensor",
-                            Severity.MEDIUM,
-                            issue.message + ".",
-                            Location(path, member),
-                            evidence={"issue": issue.kind},
-                        )
-                    )
-                    continue
-                out.findings.append(
-                    Finding(
-                        {"external-escape": "MW961", "custom-domain": "MW962"}.get(
-                            issue.kind, "MW964"
-                        ),
-                        {
-                            "external-escape": "ONNX external data outside the model folder",
-                            "custom-domain": "ONNX custom operator domain",
-                        }.get(issue.kind, "Oversize ONNX tensor"),
-                        severity[issue.kind],
-                        issue.message + ".",
-                        Location(path, member),
-                        evidence={"issue": issue.kind},
-                    )
-                )
-            return ["onnx"]
-        if tensorflow.looks_like_saved_model(data):
-            kind, graph = "tf-saved-model", tensorflow.read_saved_model(data)
-        elif data[:1] == b"\x0a":
-            try:
-                kind, graph = "tf-graph", tensorflow.read_graph_def(data)
-            except protobuf.ProtobufError:
-                return None
-        else:
-            return None
-        if not graph.nodes:
-            return None
-        python_ops = sorted(set(graph.ops) & tensorflow.PYTHON_OPS)
-        file_ops = sorted(set(graph.ops) & tensorflow.FILE_OPS)
-        if python_ops:
-            out.findings.append(
-                Finding(
-                    "MW965",
-                    "TensorFlow graph calls Python",
-                    Severity.HIGH,
-                    f"The graph uses {', '.join(python_ops)}, which run Python functions when "
-                    "the graph runs.",
-                    Location(path, member),
-                    evidence={"ops": python_ops},
-                )
-            )
-        if file_ops:
-            out.findings.append(
-                Finding(
-                    "MW966",
-                    "TensorFlow graph touches files",
-                    Severity.HIGH,
-                    f"The graph uses {', '.join(file_ops)}, which read, list or write files "
-                    "when the graph runs; a model has no need to.",
-                    Location(path, member),
-                    evidence={"ops": file_ops},
-                )
-            )
-        unknown = sorted(
-            set(graph.ops) - tensorflow.KNOWN_OPS - tensorflow.PYTHON_OPS - tensorflow.FILE_OPS
-        )
-        if unknown:
-            out.findings.append(
-                Finding(
-                    "MW968",
-                    "Unreviewed TensorFlow ops",
-                    Severity.INFO,
-                    f"The graph uses ops outside mlward's reviewed list: {', '.join(unknown[:20])}"
-                    + (" ..." if len(unknown) > 20 else "")
-                    + ". Most are ordinary; custom ops need a native library to run.",
-                    Location(path, member),
-                    evidence={"ops": unknown},
-                )
-            )
-        out.findings.append(
-            Finding(
-                "MW967",
-                "TensorFlow ops",
-                Severity.INFO,
-                f"{graph.nodes} nodes using {len(graph.ops)} distinct ops.",
-                Location(path, member),
-                evidence={"ops": sorted(graph.ops)},
-            )
-        )
-        return [kind]
-
-    def _scan_safetensors(
-        self, blob: Blob, path: str, member: str | None, out: _Collected
-    ) -> list[str]:
-        _, problems = safetensors.check(blob)
-        for problem in problems:
-            if problem.hiding:
-                out.findings.append(
-                    Finding(
-                        "MW971",
-                        "safetensors layout hides data",
-                        Severity.MEDIUM,
-                        f"{problem.message}. Writers lay tensors out back to back; readers that "
-                        "trust offsets differently see different tensors, and hidden bytes can "
-                        "carry anything.",
-                        Location(path, member),
-                        evidence={"problem": problem.message},
-                    )
-                )
-            else:
-                out.findings.append(
-                    self._incomplete(
-                        path,
-                        member,
-                        "MW970",
-                        "Damaged safetensors header",
-                        problem.message,
-                        "If this file should load, it is damaged; get a fresh copy.",
-                    )
-                )
-        return ["safetensors"]
-
     def _scan_7z(
         self,
         blob: Blob,
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> list[str]:
         try:
@@ -1136,7 +802,7 @@ class Scanner:
             )
         except sevenzip.SevenZipUnavailable as exc:
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW950",
@@ -1147,11 +813,11 @@ class Scanner:
             )
             return ["7z"]
         except sevenzip.SevenZipLimit as exc:
-            out.findings.append(self._limit(path, member, exc.limit, exc.detail))
+            out.findings.append(limit_reached(path, member, exc.limit, exc.detail))
             return ["7z"]
         except sevenzip.SevenZipError as exc:
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW960",
@@ -1172,7 +838,7 @@ class Scanner:
         head: bytes,
         path: str,
         member: str | None,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> list[str]:
         try:
@@ -1181,7 +847,7 @@ class Scanner:
             )
         except npy.NpyFormatError as exc:
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW940",
@@ -1205,7 +871,7 @@ class Scanner:
         path: str,
         member: str | None,
         depth: int,
-        out: _Collected,
+        out: Collected,
         deadline: float,
     ) -> list[str]:
         try:
@@ -1214,11 +880,11 @@ class Scanner:
             )
             self._inflated_left -= len(data)
         except compressed.DecompressionLimit as exc:
-            out.findings.append(self._limit(path, member, "max_decompressed_bytes", exc.detail))
+            out.findings.append(limit_reached(path, member, "max_decompressed_bytes", exc.detail))
             return [codec.name]
         except compressed.UnsupportedCodec as exc:
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW950",
@@ -1232,7 +898,7 @@ class Scanner:
             if codec.name == "zlib":
                 return self._scan_plain(blob, blob.read(0, _HEAD), path, member, out)
             out.findings.append(
-                self._incomplete(
+                incomplete(
                     path,
                     member,
                     "MW951",
@@ -1247,7 +913,7 @@ class Scanner:
 
     # -- everything else --------------------------------------------------------------------------
     def _scan_plain(
-        self, blob: Blob, head: bytes, path: str, member: str | None, out: _Collected
+        self, blob: Blob, head: bytes, path: str, member: str | None, out: Collected
     ) -> list[str]:
         if blob.size == 0:
             return ["empty"]
@@ -1263,14 +929,14 @@ class Scanner:
                         document = json.loads(text)
                     except ValueError:
                         return ["text"]
-                    self._check_remote_code(document, path, member, out)
+                    format_checks.check_remote_code(document, path, member, out)
                     return ["json"]
                 return ["text"]
-        graph_formats = self._scan_graph(blob, path, member, out)
+        graph_formats = format_checks.scan_graph(blob, path, member, out)
         if graph_formats is not None:
             return graph_formats
         out.findings.append(
-            self._incomplete(
+            incomplete(
                 path,
                 member,
                 "MW903",
@@ -1305,18 +971,3 @@ def _could_name_a_global(blob: Blob, head: bytes) -> bool:
     if blob.size <= len(head):
         return _GLOBAL_OPCODES.search(head) is not None
     return True  # larger files: let the unpickler decide (reading them twice costs more)
-
-
-def _gguf_header_finding(path: str, member: str | None, problem: str) -> Finding:
-    # GGUF is parsed by C and C++ loaders: a header that lies about counts, lengths or offsets
-    # is how their memory-corruption bugs are reached, so it is a finding, not mere damage.
-    return Finding(
-        "MW990",
-        "Malformed GGUF header",
-        Severity.MEDIUM,
-        f"{problem}. llama.cpp-style loaders trust these fields; crafted values reach their "
-        "memory-safety bugs.",
-        Location(path, member),
-        evidence={"problem": problem},
-        fix="Do not load this file; get the model from a source you trust.",
-    )
