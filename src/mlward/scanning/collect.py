@@ -41,3 +41,10 @@ def limit_reached(path: str, member: str | None, limit: str, detail: str) -> Fin
         incomplete=True,
         fix=f"Raise Limits.{limit} if this file is expected to be this large.",
     )
+
+
+def codec_missing(path: str, member: str | None, what: str, fix: str) -> Finding:
+    """An optional reader is not installed: say which, and never call the artifact clean."""
+    return incomplete(
+        path, member, "MW950", "Codec not available", f"{what} cannot be opened here", fix
+    )

@@ -30,7 +30,7 @@ from mlward.results import (
     verdict_of,
 )
 from mlward.scanning import format_checks
-from mlward.scanning.collect import Collected, incomplete, limit_reached
+from mlward.scanning.collect import Collected, codec_missing, incomplete, limit_reached
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy
@@ -801,16 +801,7 @@ class Scanner:
                 blob, self.limits.max_decompressed_bytes, self.limits.max_members
             )
         except sevenzip.SevenZipUnavailable as exc:
-            out.findings.append(
-                incomplete(
-                    path,
-                    member,
-                    "MW950",
-                    "Codec not available",
-                    "7z archive cannot be opened here",
-                    exc.fix,
-                )
-            )
+            out.findings.append(codec_missing(path, member, "7z archive", exc.fix))
             return ["7z"]
         except sevenzip.SevenZipLimit as exc:
             out.findings.append(limit_reached(path, member, exc.limit, exc.detail))
@@ -884,14 +875,7 @@ class Scanner:
             return [codec.name]
         except compressed.UnsupportedCodec as exc:
             out.findings.append(
-                incomplete(
-                    path,
-                    member,
-                    "MW950",
-                    "Codec not available",
-                    f"{exc.codec}-compressed content cannot be opened here",
-                    exc.fix,
-                )
+                codec_missing(path, member, f"{exc.codec}-compressed content", exc.fix)
             )
             return [codec.name]
         except Exception as exc:  # noqa: BLE001 - each codec raises its own error types

@@ -8,7 +8,7 @@ import struct
 
 from mlward.formats import gguf, keras, onnx, protobuf, safetensors, tensorflow
 from mlward.results import Finding, Location, Severity
-from mlward.scanning.collect import Collected, incomplete
+from mlward.scanning.collect import Collected, codec_missing, incomplete
 from mlward.scanning.policy import Policy, Trust
 from mlward.storage.blobs import Blob
 
@@ -83,14 +83,7 @@ def scan_hdf5(
         import h5py  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         out.findings.append(
-            incomplete(
-                path,
-                member,
-                "MW950",
-                "Codec not available",
-                "HDF5 file cannot be opened here",
-                "pip install 'mlward[keras]' (h5py)",
-            )
+            codec_missing(path, member, "HDF5 file", "pip install 'mlward[keras]' (h5py)")
         )
         return ["hdf5"]
     try:
