@@ -176,3 +176,22 @@ def test_models_from_real_exporters_and_local_functions_are_clean(tmp_path: Path
     )
     onnx.save(local, str(tmp_path / "local.onnx"))
     assert scan([tmp_path / "local.onnx"]).artifacts[0].verdict is Verdict.CLEAN
+
+
+def test_saved_model_folder_parts_are_recognised(tmp_path: Path) -> None:
+    """fingerprint.pb, the checkpoint index (SSTable magic) and its data shard: no code, clean."""
+    folder = tmp_path / "model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(_saved_model(_graph(CHECKPOINT_OPS)))
+    fingerprint = b"".join(bytes([n << 3]) + _varint(2**40 + n) for n in range(1, 6))
+    (folder / "fingerprint.pb").write_bytes(
+        fingerprint + _field(6, b"\x08\x01") + _field(7, b"\x08\x02")
+    )
+    (folder / "variables" / "variables.index").write_bytes(
+        b"\x00" * 40 + bytes.fromhex("57fb808b247547db")
+    )
+    (folder / "variables" / "variables.data-00000-of-00001").write_bytes(np.ones(64, dtype=np.float32).tobytes())
+    report = scan([folder])
+    assert {a.verdict for a in report.artifacts} == {Verdict.CLEAN}, [
+        (a.path, a.formats) for a in report.artifacts
+    ]

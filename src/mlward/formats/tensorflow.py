@@ -7,6 +7,8 @@ needed and nothing is run.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 
 from mlward.formats import protobuf
@@ -134,6 +136,41 @@ def read_graph_def(data: bytes) -> Graph:
     graph = Graph()
     _graph_def(data, graph)
     return graph
+
+
+# The last 8 bytes of a TensorFlow checkpoint index (an SSTable), little-endian.
+CHECKPOINT_INDEX_MAGIC = bytes.fromhex("57fb808b247547db")
+_DATA_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
+
+
+def is_checkpoint_index(tail: bytes) -> bool:
+    return tail.endswith(CHECKPOINT_INDEX_MAGIC)
+
+
+def is_checkpoint_shard(path: str) -> bool:
+    """A variables.data-NNNNN-of-NNNNN file beside its index: raw tensor bytes, which the index
+    describes and TensorFlow only ever copies into tensors (the bytes themselves have no marker)."""
+    match = _DATA_SHARD.search(path)
+    return match is not None and os.path.isfile(path[: match.start()] + ".index")
+
+
+def is_fingerprint(data: bytes) -> bool:
+    """fingerprint.pb: five 64-bit hashes (varints 1-5), a version message (6) and a UUID (7)."""
+    if not data or len(data) > 4096:
+        return False
+    try:
+        seen = [(number, kind) for number, kind, _ in protobuf.fields(data)]
+    except protobuf.ProtobufError:
+        return False
+    return (
+        bool(seen)
+        and all(
+            (kind == protobuf.VARINT and 1 <= number <= 5)
+            or (number in (6, 7) and kind == protobuf.LENGTH)
+            for number, kind in seen
+        )
+        and any(number == 1 for number, _ in seen)
+    )
 
 
 def looks_like_saved_model(data: bytes) -> bool:

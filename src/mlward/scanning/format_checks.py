@@ -170,6 +170,10 @@ def check_remote_code(document: object, path: str, member: str | None, out: Coll
 
 def scan_graph(blob: Blob, path: str, member: str | None, out: Collected) -> list[str] | None:
     """ONNX models and TensorFlow graphs: protobufs with no magic, told apart by parsing."""
+    if tensorflow.is_checkpoint_index(blob.read(max(0, blob.size - 8), 8)):
+        return ["tf-checkpoint-index"]  # tensor names, shapes and offsets; no ops, no code
+    if member is None and tensorflow.is_checkpoint_shard(path):
+        return ["tf-checkpoint-data"]
     if blob.size > MAX_GRAPH_BYTES:
         return None
     data = blob.read(0, blob.size)
@@ -208,6 +212,8 @@ def scan_graph(blob: Blob, path: str, member: str | None, out: Collected) -> lis
                 )
             )
         return ["onnx"]
+    if tensorflow.is_fingerprint(data):
+        return ["tf-fingerprint"]
     if tensorflow.looks_like_saved_model(data):
         kind, graph = "tf-saved-model", tensorflow.read_saved_model(data)
     elif data[:1] == b"\x0a":
