@@ -190,7 +190,9 @@ def test_saved_model_folder_parts_are_recognised(tmp_path: Path) -> None:
     (folder / "variables" / "variables.index").write_bytes(
         b"\x00" * 40 + bytes.fromhex("57fb808b247547db")
     )
-    (folder / "variables" / "variables.data-00000-of-00001").write_bytes(np.ones(64, dtype=np.float32).tobytes())
+    (folder / "variables" / "variables.data-00000-of-00001").write_bytes(
+        np.ones(64, dtype=np.float32).tobytes()
+    )
     report = scan([folder])
     assert {a.verdict for a in report.artifacts} == {Verdict.CLEAN}, [
         (a.path, a.formats) for a in report.artifacts
