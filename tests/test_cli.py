@@ -147,3 +147,11 @@ def test_linked_files_are_scanned_and_linked_folders_reported(tmp_path: Path) ->
     assert by_name["pytorch_model.bin"]["verdict"] == "malicious"
     assert any(f["rule_id"] == "MW904" for f in by_name["pytorch_model.bin"]["findings"])
     assert by_name["linked_dir"]["verdict"] == "inconclusive"
+
+
+def test_unwritable_output_is_an_error_with_a_fix(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing-folder" / "report.json"
+    assert main(["scan", "--format", "json", "-o", str(target), str(tree)]) == ExitCode.ERROR
+    assert "--output" in capsys.readouterr().err

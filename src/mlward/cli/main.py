@@ -8,11 +8,10 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from mlward import __version__
 from mlward.api import scan
-from mlward.errors import MlwardError, PolicyError
+from mlward.errors import InputError, MlwardError, PolicyError
 from mlward.options import ScanOptions
 from mlward.results import ScanReport, Verdict
 
@@ -123,7 +122,8 @@ def _run_convert(args: argparse.Namespace) -> ExitCode:
 
 def _read_policy(path: str) -> dict[str, object]:
     try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            document = tomllib.loads(handle.read())
     except OSError as exc:
         raise PolicyError(
             f"cannot read policy file {path}: {exc.strerror}", fix="Check the --policy path."
@@ -223,7 +223,14 @@ def _run_scan(args: argparse.Namespace) -> ExitCode:
 
         text = RENDERERS[args.format](report)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the report to {args.output}: {exc.strerror}",
+                fix="Pass an --output path in a folder you can write to.",
+            ) from exc
         s = report.summary
         sys.stderr.write(
             f"mlward: {s.artifacts} artifacts: {s.malicious} malicious, {s.suspicious} suspicious, "

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlward.errors import PolicyError
 
@@ -51,6 +51,11 @@ class _Lists:
     denied_modules: Mapping[str, tuple[str, str]]
 
 
+def _text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
 def _read_toml(name: str, text: str) -> dict[str, object]:
     try:
         return tomllib.loads(text)
@@ -87,17 +92,18 @@ def _packaged_lists() -> _Lists:
     denied_modules: dict[str, tuple[str, str]] = {}
     # Plain paths, not importlib.resources: the data ships inside the package, and start-up time
     # matters for one-file scans in CI.
-    package = Path(__file__).parent
-    for item in sorted((package / "allowlists").iterdir(), key=lambda p: p.name):
-        if not item.name.endswith(".toml"):
+    package = os.path.dirname(__file__)
+    folder = os.path.join(package, "allowlists")
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".toml"):
             continue
-        document = _read_toml(item.name, item.read_text(encoding="utf-8"))
-        for entry in _entries(document, item.name):
+        document = _read_toml(name, _text(os.path.join(folder, name)))
+        for entry in _entries(document, name):
             reason = str(entry.get("reason", ""))
-            for global_name in _names(entry, "names", item.name):
-                allowed[global_name] = (reason, item.name.removesuffix(".toml"))
+            for global_name in _names(entry, "names", name):
+                allowed[global_name] = (reason, name.removesuffix(".toml"))
     try:
-        deny_text = (package / "denylist.toml").read_text(encoding="utf-8")
+        deny_text = _text(os.path.join(package, "denylist.toml"))
     except OSError as exc:
         raise PolicyError(
             f"cannot read the packaged denylist: {exc}", fix="Reinstall mlward."
