@@ -50,7 +50,72 @@ def _seeds() -> dict[str, bytes]:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("a/b.pkl", pickle.dumps({"x": 1.5}, protocol=5))
     out["zip_deflated"] = buffer.getvalue()
+    out.update(_model_format_seeds())
     return out
+
+
+def _model_format_seeds() -> dict[str, bytes]:
+    import json
+    import struct
+    import tempfile
+    from pathlib import Path
+
+    import gguf
+    import numpy as np
+    import py7zr
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.torch import save
+
+    out: dict[str, bytes] = {"safetensors": save({"a": torch.ones(3, 2), "b": torch.zeros(4)})}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.gguf"
+        writer = gguf.GGUFWriter(str(path), "llama")
+        writer.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+        writer.add_tensor("w", np.ones((4, 4), dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        out["gguf"] = path.read_bytes()
+        archive = Path(folder) / "m.7z"
+        with py7zr.SevenZipFile(archive, "w") as seven:
+            seven.writestr(pickle.dumps({"k": [1, 2]}, protocol=2), "a.pkl")
+        out["7z"] = archive.read_bytes()
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 2])
+    weight = numpy_helper.from_array(np.ones((2, 2), dtype=np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Y"])], "g", [x], [y], [weight]
+    )
+    out["onnx"] = helper.make_model(graph).SerializeToString()
+    node = b"\x0a\x01n\x12\x06MatMul"
+    graph_def = b"\x0a" + bytes([len(node)]) + node
+    meta = b"\x12" + bytes([len(graph_def)]) + graph_def
+    out["tf_saved_model"] = b"\x08\x01\x12" + bytes([len(meta)]) + meta
+    keras = io.BytesIO()
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "layers": [{"module": "keras.layers", "class_name": "Dense", "config": {"units": 2}}]
+        },
+    }
+    with zipfile.ZipFile(keras, "w") as archive_zip:
+        archive_zip.writestr("metadata.json", json.dumps({"keras_version": "3"}))
+        archive_zip.writestr("config.json", json.dumps(config))
+    out["keras"] = keras.getvalue()
+    out["npz"] = _npz()
+    del struct
+    return out
+
+
+def _npz() -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, a=np.arange(10), b=np.array(["x", "y"]))
+    return buffer.getvalue()
 
 
 def _mutate(data: bytes, rng: random.Random) -> bytes:
@@ -73,7 +138,22 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "kind", ["torch_zip", "torch_legacy", "joblib_zlib", "npy_object", "tar", "zip_deflated"]
+    "kind",
+    [
+        "torch_zip",
+        "torch_legacy",
+        "joblib_zlib",
+        "npy_object",
+        "tar",
+        "zip_deflated",
+        "safetensors",
+        "gguf",
+        "7z",
+        "onnx",
+        "tf_saved_model",
+        "keras",
+        "npz",
+    ],
 )
 def test_mutated_containers_never_raise(tmp_path: Path, kind: str) -> None:
     seed = _seeds()[kind]

@@ -416,3 +416,17 @@ def test_zip_bombs_are_bounded_by_ratio_and_by_a_total_per_file(tmp_path: Path) 
         limits=Limits(max_decompressed_bytes=10 << 20),
     )
     assert total.verdict is Verdict.INCONCLUSIVE
+
+
+def test_an_internal_error_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlward.scanning import engine
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine.Scanner, "_scan_pickle", broken)
+    art = _scan_bytes(tmp_path, pickle.dumps([1, 2], protocol=4))
+    assert art.verdict is Verdict.INCONCLUSIVE
+    assert "MW999" in _rules(art)

@@ -180,7 +180,7 @@ class Scanner:
                     blob: Blob = (
                         BytesBlob(file_blob.read(0, size)) if size <= _READ_WHOLE else file_blob
                     )
-                    formats = self._scan_blob(blob, path, None, 0, collected, deadline, "")
+                    formats = self._scan_top(blob, path, collected, deadline)
             finally:
                 os.close(fd)
         return _artifact(path, formats, collected, size, started)
@@ -202,7 +202,7 @@ class Scanner:
                     collected.findings.append(limit_reached(path, None, "max_file_bytes", detail))
                 else:
                     deadline = time.monotonic() + self.limits.max_seconds
-                    formats = self._scan_blob(blob, path, None, 0, collected, deadline, "")
+                    formats = self._scan_top(blob, path, collected, deadline)
         except InputError as exc:
             collected.findings.append(
                 incomplete(path, None, "MW900", "Cannot read file", exc.message, exc.fix)
@@ -220,8 +220,25 @@ class Scanner:
             collected.findings.append(limit_reached(path, None, "max_file_bytes", detail))
         else:
             deadline = time.monotonic() + self.limits.max_seconds
-            formats = self._scan_blob(BytesBlob(data), path, None, 0, collected, deadline, "")
+            formats = self._scan_top(BytesBlob(data), path, collected, deadline)
         return _artifact(path, formats, collected, len(data), started)
+
+    def _scan_top(self, blob: Blob, path: str, out: Collected, deadline: float) -> list[str]:
+        try:
+            return self._scan_blob(blob, path, None, 0, out, deadline, "")
+        except Exception as exc:  # noqa: BLE001 - a scanner bug must not end the whole scan
+            # Never clean, never a crash: the artifact is reported as not fully read.
+            out.findings.append(
+                incomplete(
+                    path,
+                    None,
+                    "MW999",
+                    "Scanner error",
+                    f"the scan stopped on an internal error ({type(exc).__name__}: {exc})",
+                    "Report this as an mlward bug with the file if you can share it.",
+                )
+            )
+            return ["unknown"]
 
     # -- dispatch by content ----------------------------------------------------------------------
     def _scan_blob(

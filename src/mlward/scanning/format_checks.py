@@ -215,7 +215,20 @@ def scan_graph(blob: Blob, path: str, member: str | None, out: Collected) -> lis
     if tensorflow.is_fingerprint(data):
         return ["tf-fingerprint"]
     if tensorflow.looks_like_saved_model(data):
-        kind, graph = "tf-saved-model", tensorflow.read_saved_model(data)
+        try:
+            kind, graph = "tf-saved-model", tensorflow.read_saved_model(data)
+        except protobuf.ProtobufError as exc:
+            out.findings.append(
+                incomplete(
+                    path,
+                    member,
+                    "MW969",
+                    "Unreadable TensorFlow graph",
+                    f"the SavedModel protobuf is damaged: {exc}",
+                    "If this file should load, it is damaged; get a fresh copy.",
+                )
+            )
+            return ["tf-saved-model"]
     elif data[:1] == b"\x0a":
         try:
             kind, graph = "tf-graph", tensorflow.read_graph_def(data)
