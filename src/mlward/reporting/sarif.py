@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from mlward.reporting._common import describe_location, normalise_evidence
 from mlward.results import ArtifactResult, Finding, ScanReport, Severity
+from mlward.rules import RULES
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -114,7 +115,7 @@ def _rules(report: ScanReport) -> tuple[list[dict[str, Any]], dict[str, int]]:
             "id": rule_id,
             "name": title,
             "shortDescription": {"text": title},
-            "fullDescription": {"text": title},
+            "fullDescription": {"text": RULES.get(rule_id, title)},
             "defaultConfiguration": {"level": _LEVEL[severity]},
             "properties": properties,
         }
