@@ -18,7 +18,7 @@ from mlward.errors import MlwardError
 from mlward.options import Limits, ScanOptions
 from mlward.results import Verdict
 from mlward.scanning.engine import Scanner
-from mlward.scanning.safe_load import load
+from mlward.scanning.safe_load import check
 
 
 class ConversionError(MlwardError):
@@ -45,7 +45,9 @@ def convert(
 ) -> ConversionResult:
     source_name, target_name = os.fspath(source), os.fspath(target)
     options = ScanOptions(allow=tuple(allow), limits=limits or Limits())
-    scanned = Scanner(options).scan_file(source_name)
+    # One read and one scan serve the format decision and the load.
+    checked = check(source_name, options.allow, options.limits)
+    scanned = checked.result
     formats = scanned.formats
     if formats[:1] == ("npy",) or formats[:1] == ("npz",):
         if "pickle" in formats or any("pickle" in m.formats for m in scanned.members):
@@ -59,7 +61,7 @@ def convert(
             f"{source_name} is a plain NumPy array, which already carries no code",
             fix="Nothing to convert; load it with numpy.load(allow_pickle=False).",
         )
-    value = load(source_name, options.allow, map_location="cpu", limits=options.limits)
+    value = checked.load(map_location="cpu")
     if formats[:1] in {("pytorch-zip",), ("pytorch-legacy",), ("pytorch-legacy-tar",)}:
         return _to_safetensors(value, source_name, target_name, drop_non_tensors, options)
     if _is_sklearn(value):

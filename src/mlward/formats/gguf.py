@@ -15,7 +15,6 @@ from typing import Any
 
 from mlward.storage.blobs import Blob
 
-NAME = "gguf"
 MAGIC = b"GGUF"
 _SCALARS = {
     0: "<B",

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-NAME = "keras"
 _PRINTABLE = re.compile(rb"[\x20-\x7e]{3,}")
 # Module prefixes of Keras itself (v3 writes "keras.layers", "keras.src...", tf.keras wrote
 # "keras" or nothing at all).

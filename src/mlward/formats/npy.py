@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-NAME = "npy"
 MAGIC = b"\x93NUMPY"
 
 

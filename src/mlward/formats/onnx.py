@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-NAME = "onnx"
 STANDARD_DOMAINS = frozenset(
     {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training", "com.microsoft"}
 )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from mlward.storage.blobs import Blob
 
-NAME = "safetensors"
 MAX_HEADER = 100 << 20
 
 # Bits per element of every dtype the format defines (sub-byte floats pack several per byte).

@@ -11,7 +11,6 @@ from typing import Any
 
 from mlward.storage.blobs import Blob, BlobFile
 
-NAME = "7z"
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 

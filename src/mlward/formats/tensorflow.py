@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from mlward.formats import protobuf
 
-NAME = "tensorflow"
-
 # Ops that call Python: arbitrary code when the graph runs.
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 # Ops that read, list, write or delete files, or send data out, when the graph runs. The

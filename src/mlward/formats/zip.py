@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from mlward.storage.blobs import Blob
 
-NAME = "zip"
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
 _CENTRAL = b"PK\x01\x02"

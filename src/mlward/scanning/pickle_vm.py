@@ -158,7 +158,6 @@ class Action:
     kind: str  # call | new | setstate | append | extend | add | setitem | persistent-id | ext
     target: str
     trusted: bool
-    on_global: bool
     detail: str
     offset: int
     pickle_index: int
@@ -166,7 +165,6 @@ class Action:
 
 @dataclass(frozen=True)
 class NestedPayload:
-    via: str
     data: bytes
     offset: int
     pickle_index: int
@@ -189,7 +187,6 @@ class StreamAnalysis:
     spans: list[PickleSpan] = field(default_factory=list)
     limit: LimitReached | None = None
     trailing_bytes: int = 0
-    joblib_arrays: int = 0
     ext_codes: list[tuple[int, int]] = field(default_factory=list)
     memory_limited: int = 0
 
@@ -379,7 +376,6 @@ class _Session:
                 kind=kind,
                 target=stub.mw_label,
                 trusted=stub.mw_trusted,
-                on_global=stub.mw_global is not None,
                 detail=_summarise(detail),
                 offset=self._offset(),
                 pickle_index=self.pickle_index,
@@ -484,7 +480,6 @@ class _Session:
                     "persistent-id",
                     "persistent_load",
                     True,
-                    False,
                     _summarise(pid),
                     self._offset(),
                     self.pickle_index,
@@ -528,16 +523,13 @@ class _Session:
     def _nested_from_args(self, loader: str, args: tuple[Any, ...]) -> None:
         data = _literal_bytes(args[0]) if args else None
         if data is not None:
-            self.result.nested.append(
-                NestedPayload(loader, data, self._offset(), self.pickle_index)
-            )
+            self.result.nested.append(NestedPayload(data, self._offset(), self.pickle_index))
         else:
             # A loader fed bytes the analysis cannot see: what it loads is unknown.
             self.result.actions.append(
                 Action(
                     "nested-opaque",
                     loader,
-                    False,
                     False,
                     _summarise(args),
                     self._offset(),
@@ -558,7 +550,7 @@ class _Session:
             if isinstance(state, dict):
                 merged.update(state)
             cls.mw_state = merged
-            self._skip_joblib_array(cls, merged)
+            self._skip_joblib_array(merged)
             return
         if cls.mw_call is not None:  # only identity-kept results (dtypes) are read back later
             cls.mw_state = state
@@ -574,7 +566,7 @@ class _Session:
             self.record(kind, cls, args)
 
     # -- joblib arrays sit inline in the stream, right after their wrapper's BUILD -----------
-    def _skip_joblib_array(self, wrapper: StubMeta, state: Any) -> None:
+    def _skip_joblib_array(self, state: Any) -> None:
         if not isinstance(state, dict):
             raise ValueError("joblib array wrapper state is not a dict")
         shape = state.get("shape", ())
@@ -583,7 +575,6 @@ class _Session:
         for dim in shape if isinstance(shape, tuple) else ():
             count *= int(dim)
         itemsize, has_object = _dtype_facts(dtype)
-        self.result.joblib_arrays += 1
         reader = self.reader
         if has_object:
             if count == 0:

@@ -15,6 +15,7 @@ import pickle
 import types
 import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from mlward.errors import InputError, MlwardError
@@ -101,7 +102,7 @@ class _Resolver:
         self._origins[id(value)] = (module, name)
         return value
 
-    def _getattr(self, obj: Any, attribute: str, *default: Any) -> Any:
+    def _getattr(self, obj: Any, attribute: str, *_default: Any) -> Any:
         # Only getattr(<trusted global>, "constant") whose result is itself a trusted global:
         # what pickles of bound methods (pandas time zones) need, and nothing more.
         origin = self._origins.get(id(obj))
@@ -190,6 +191,34 @@ def _load_pickle(data: bytes, resolver: _Resolver) -> Any:
     return _pickle_module(resolver).Unpickler(io.BytesIO(data)).load()
 
 
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file read once and scanned clean: these bytes, and only these, may be loaded."""
+
+    name: str
+    data: bytes
+    result: ArtifactResult
+    allow: tuple[str, ...]
+
+    def load(self, map_location: Any = None) -> Any:
+        loader = _loader_for(self.result.formats, self.name)
+        resolver = _Resolver(Policy(self.allow))
+        if loader == "torch":
+            return _load_torch(self.data, resolver, map_location)
+        return _LOADERS[loader](self.data, resolver)
+
+
+def check(
+    path: str | os.PathLike[str], allow: Iterable[str] = (), limits: Limits | None = None
+) -> CheckedFile:
+    """Read and scan a file; UnsafeModelError unless the scan calls it clean."""
+    options = ScanOptions(allow=tuple(allow), limits=limits or Limits())
+    name, data = _read(path, options.limits)
+    result = Scanner(options).scan_bytes(data, name)
+    _require_clean(result)
+    return CheckedFile(name, data, result, options.allow)
+
+
 def load(
     path: str | os.PathLike[str],
     allow: Iterable[str] = (),
@@ -202,15 +231,7 @@ def load(
     Raises UnsafeModelError (listing every untrusted global and the ``allow=`` that admits
     them) for anything else; nothing from a refused file is imported or run.
     """
-    options = ScanOptions(allow=tuple(allow), limits=limits or Limits())
-    name, data = _read(path, options.limits)
-    result = Scanner(options).scan_bytes(data, name)
-    _require_clean(result)
-    loader = _loader_for(result.formats, name)
-    resolver = _Resolver(Policy(options.allow))
-    if loader == "torch":
-        return _load_torch(data, resolver, map_location)
-    return _LOADERS[loader](data, resolver)
+    return check(path, allow, limits).load(map_location)
 
 
 def torch_load(
@@ -221,16 +242,13 @@ def torch_load(
     limits: Limits | None = None,
 ) -> Any:
     """Like torch.load(weights_only=False), but only for files that scan clean."""
-    options = ScanOptions(allow=tuple(allow), limits=limits or Limits())
-    name, data = _read(path, options.limits)
-    result = Scanner(options).scan_bytes(data, name)
-    _require_clean(result)
-    if _loader_for(result.formats, name) not in {"torch", "pickle"}:
+    checked = check(path, allow, limits)
+    if _loader_for(checked.result.formats, checked.name) not in {"torch", "pickle"}:
         raise InputError(
-            f"{name} is {', '.join(result.formats)}, not a PyTorch checkpoint",
+            f"{checked.name} is {', '.join(checked.result.formats)}, not a PyTorch checkpoint",
             fix="Use mlward.load for other formats.",
         )
-    return _load_torch(data, _Resolver(Policy(options.allow)), map_location)
+    return _load_torch(checked.data, _Resolver(Policy(checked.allow)), map_location)
 
 
 _LOADERS: dict[str, Callable[[bytes, _Resolver], Any]] = {
