@@ -6,7 +6,6 @@ import argparse
 import enum
 import os
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 
 from mlward import __version__
@@ -121,6 +120,8 @@ def _run_convert(args: argparse.Namespace) -> ExitCode:
 
 
 def _read_policy(path: str) -> dict[str, object]:
+    import tomllib  # only policy files need it; start-up time is most of a small scan
+
     try:
         with open(path, encoding="utf-8") as handle:
             document = tomllib.loads(handle.read())

@@ -8,6 +8,7 @@ import re
 import stat
 import struct
 import time
+from typing import TYPE_CHECKING
 
 from mlward.errors import InputError
 from mlward.formats import (
@@ -29,13 +30,28 @@ from mlward.results import (
     Verdict,
     verdict_of,
 )
-from mlward.scanning import format_checks
 from mlward.scanning.collect import Collected, codec_missing, incomplete, limit_reached
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy
 from mlward.storage import remote
 from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
+
+if TYPE_CHECKING:
+    from mlward.scanning import format_checks
+
+class _LazyFormatChecks:
+    """format_checks, imported on first use: ONNX, TensorFlow, GGUF and Keras checks are rare
+    in a scan of pickles, and importing them is a large part of start-up time."""
+
+    def __getattr__(self, name: str) -> object:
+        from mlward.scanning import format_checks as module
+
+        return getattr(module, name)
+
+
+if not TYPE_CHECKING:
+    format_checks = _LazyFormatChecks()
 
 _HEAD = 4096
 _READ_WHOLE = 4 << 20
@@ -554,7 +570,9 @@ class Scanner:
                     )
                 )
                 continue
-            if entry.name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", entry.name):
+            if entry.name.startswith(("/", "\\")) or (
+                ".." in entry.name and ".." in re.split(r"[/\\]", entry.name)
+            ):
                 out.findings.append(
                     Finding(
                         "MW932",
@@ -959,6 +977,8 @@ _GLOBAL_OPCODES = re.compile(rb"[ci][^\n]*\n[^\n]*\n|P[^\n]*\n|[Q\x82\x83\x84\x9
 
 def _starts_like_a_container(head: bytes) -> bool:
     """Could these first bytes begin a pickle, archive or compressed stream?"""
+    if not head or head[0] not in _CONTAINER_FIRST_BYTES:
+        return False  # most tensor data: one set lookup instead of a dozen prefix tests
     return (
         (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
         or zipfmt.sniff(head)
@@ -966,6 +986,12 @@ def _starts_like_a_container(head: bytes) -> bool:
         or sevenzip.sniff(head)
         or compressed.sniff(head) is not None
     )
+
+
+_CONTAINER_FIRST_BYTES = frozenset(
+    {0x80, zipfmt.LOCAL_MAGIC[0], zipfmt.EOCD_MAGIC[0], npy.MAGIC[0], sevenzip.MAGIC[0]}
+    | compressed.FIRST_BYTES
+)
 
 
 def _could_name_a_global(blob: Blob, head: bytes) -> bool:

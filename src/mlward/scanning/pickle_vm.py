@@ -283,6 +283,9 @@ def _activated(session: _Session) -> Iterator[None]:
 
 
 _GLOBAL_STUBS: dict[tuple[str, str, bool], StubMeta] = {}
+# Stub classes of finished analyses, reused by the next ones (see _Session.release).
+_STUB_POOL: list[StubMeta] = []
+_STUB_POOL_MAX = 8192
 
 
 def _global_stub(module: str, name: str, trusted: bool) -> StubMeta:
@@ -326,6 +329,7 @@ class _Session:
         self.persistent_ids = 0
         self._lookups: dict[str, _PendingLookup] = {}
         self.shared_result = _SHARED_RESULT
+        self._made: list[StubMeta] = []
 
     # -- helpers -------------------------------------------------------------------------------
     def _offset(self) -> int:
@@ -344,6 +348,18 @@ class _Session:
         call: tuple[str, tuple[Any, ...]] | None = None,
         joblib_wrapper: bool = False,
     ) -> StubMeta:
+        if _STUB_POOL:
+            try:
+                stub = _STUB_POOL.pop()
+            except IndexError:  # another thread took the last one
+                pass
+            else:
+                stub.mw_label = label
+                stub.mw_global = global_name
+                stub.mw_trusted = trusted
+                stub.mw_call = call
+                stub.mw_joblib_wrapper = joblib_wrapper
+                return stub
         return StubMeta(
             "Stub",
             (),
@@ -358,6 +374,38 @@ class _Session:
                 "mw_path": None,
             },
         )
+
+    def make_result_stub(
+        self,
+        label: str,
+        *,
+        trusted: bool,
+        global_name: str | None = None,
+        call: tuple[str, tuple[Any, ...]] | None = None,
+        joblib_wrapper: bool = False,
+    ) -> StubMeta:
+        """A stub that lives only as long as this analysis; release() recycles it."""
+        stub = self.make_stub(
+            label,
+            trusted=trusted,
+            global_name=global_name,
+            call=call,
+            joblib_wrapper=joblib_wrapper,
+        )
+        self._made.append(stub)
+        return stub
+
+    def release(self) -> None:
+        """Return this analysis' stubs to the pool: creating a class costs more than the rest of
+        a small file's analysis, and nothing outside the finished analysis refers to them (the
+        result holds only names and rendered text)."""
+        for stub in self._made:
+            stub.mw_call = None  # drop references into the finished stream's objects
+            stub.mw_state = None
+        room = _STUB_POOL_MAX - len(_STUB_POOL)
+        if room > 0:
+            _STUB_POOL.extend(self._made[:room])
+        self._made = []
 
     def record(self, kind: str, stub: StubMeta, detail: Any) -> None:
         """Note one action; ``detail`` (the arguments) is rendered only for the first of a kind."""
@@ -513,7 +561,7 @@ class _Session:
         if trusted and cls.mw_global not in _KEEP_IDENTITY:
             # Most results are never looked at again: share one stub instead of a class each.
             return self.shared_result
-        return self.make_stub(
+        return self.make_result_stub(
             f"{cls.mw_label}(…)",
             trusted=trusted,
             call=(cls.mw_label, args),
@@ -729,7 +777,7 @@ class _PyUnpickler(pickle._Unpickler):
             return
         # Unregistered here, but a loader that registered it would import something: stand in.
         self.append(
-            session.make_stub(
+            session.make_result_stub(
                 f"<extension code {code}>", trusted=False, global_name=f"<ext {code}>"
             )
         )
@@ -860,9 +908,12 @@ def analyze_reader(
 ) -> StreamAnalysis:
     """Like analyze_stream, over ``size`` bytes of a seekable reader positioned at ``start``."""
     session = _Session(policy, limits, deadline, reader, start, size)
-    with _activated(session):
-        _analyze_all(session, reader, start, size, max_pickles)
-    session.finish()
+    try:
+        with _activated(session):
+            _analyze_all(session, reader, start, size, max_pickles)
+        session.finish()
+    finally:
+        session.release()
     return session.result
 
 
@@ -923,9 +974,13 @@ def analyze_records(
         session.last_value = None
         return value
 
-    with _activated(session):
-        _read_records(load, reader, session, kind, element_sizes)
-    session.finish()
+    try:
+        with _activated(session):
+            _read_records(load, reader, session, kind, element_sizes)
+        session.finish()
+    finally:
+        session.last_value = None
+        session.release()
     return session.result
 
 
