@@ -595,10 +595,25 @@ class Scanner:
                         evidence={"local_name": where.local_name, "central_name": entry.name},
                     )
                 )
+            storage = is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) is not None
+            if entry.method == 0 and (storage or entry.compressed_size <= _TINY_MEMBER):
+                # Fast paths for what every checkpoint is made of: raw tensor bytes, which torch
+                # never unpickles, and tiny text members (version, byteorder, ids).
+                if storage:
+                    head = blob.read(where.start, min(8, entry.compressed_size))
+                    if not _starts_like_a_container(head):
+                        size = max(0, min(entry.compressed_size, blob.size - where.start))
+                        out.members.append(MemberResult(label, _TENSOR_DATA, Verdict.CLEAN, size))
+                        continue
+                else:
+                    data = blob.read(where.start, entry.compressed_size)
+                    if _plain_text(data):
+                        out.members.append(MemberResult(label, _TEXT, Verdict.CLEAN, len(data)))
+                        continue
             data_blob = self._zip_member_blob(blob, entry, where.start, path, label, out)
             if data_blob is None:
                 continue
-            hint = "torch-storage" if is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) else ""
+            hint = "torch-storage" if storage else ""
             if is_keras and entry.name == "config.json":
                 format_checks.check_keras_config(
                     data_blob.read(0, data_blob.size), path, label, out, self.policy
@@ -992,6 +1007,26 @@ _CONTAINER_FIRST_BYTES = frozenset(
     {0x80, zipfmt.LOCAL_MAGIC[0], zipfmt.EOCD_MAGIC[0], npy.MAGIC[0], sevenzip.MAGIC[0]}
     | compressed.FIRST_BYTES
 )
+
+
+_TINY_MEMBER = 256
+_TENSOR_DATA = ("tensor-data",)
+_TEXT = ("text",)
+# First bytes of every format _scan_blob tells apart from text, and of JSON documents.
+_NOT_PLAIN_FIRST = _CONTAINER_FIRST_BYTES | frozenset(b"GR\x89{[")
+
+
+def _plain_text(data: bytes) -> bool:
+    """Would _scan_blob call these (at most 256) bytes plain text and report nothing?"""
+    if not data or len(data) > _TINY_MEMBER or data[0] in _NOT_PLAIN_FIRST:
+        return False
+    if data[8:9] == b"{" or _CONTROL_BYTES.search(data) or _GLOBAL_OPCODES.search(data):
+        return False  # a safetensors header, a binary format, or something a pickle could be
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.lstrip()[:1] not in ("{", "[")
 
 
 def _could_name_a_global(blob: Blob, head: bytes) -> bool:

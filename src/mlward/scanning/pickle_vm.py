@@ -15,6 +15,7 @@ import _pickle
 import codecs
 import contextlib
 import copyreg
+import functools
 import io
 import os
 import pickle
@@ -34,6 +35,7 @@ from mlward.options import Limits
 from mlward.scanning.policy import Decision, Policy, Trust
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _importable(dotted: str) -> bool:
     """Could the import system resolve this name at all? (Unicode identifiers included.)"""
     return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))
@@ -107,6 +109,7 @@ _KEEP_IDENTITY = frozenset(
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 
 
+_CLOCK_EVERY = 64
 _PERSISTENT_IDS_KEPT = 1  # the first shows what they look like; torch files have thousands
 _ATTRIBUTE_LOOKUPS = frozenset({"builtins.getattr"})
 
@@ -330,14 +333,20 @@ class _Session:
         self._lookups: dict[str, _PendingLookup] = {}
         self.shared_result = _SHARED_RESULT
         self._made: list[StubMeta] = []
+        self._ticks = 0  # the first callback reads the clock
 
     # -- helpers -------------------------------------------------------------------------------
     def _offset(self) -> int:
         return self.base + self.reader.tell()
 
     def _check(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise LimitReached("max_seconds", "time limit reached while reading a pickle")
+        # Every callback passes here; reading the clock on each would cost more than the rest
+        # of a typical callback, and 64 callbacks take microseconds.
+        self._ticks -= 1
+        if self._ticks <= 0:
+            self._ticks = _CLOCK_EVERY
+            if time.monotonic() > self.deadline:
+                raise LimitReached("max_seconds", "time limit reached while reading a pickle")
 
     @staticmethod
     def make_stub(
