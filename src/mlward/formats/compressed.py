@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mlward.storage.blobs import Blob
 
@@ -34,8 +33,7 @@ class UnsupportedCodec(Exception):
 Step = Callable[[bytes, int], tuple[bytes, bytes, bool]]
 
 
-@dataclass(frozen=True)
-class Codec:
+class Codec(NamedTuple):
     name: str
     magic: tuple[bytes, ...]
     make: Callable[[], Step]

@@ -430,14 +430,14 @@ class Scanner:
         for span in analysis.spans:
             if span.error is None:
                 continue
-            ran_first = span.index > 0 or analysis.imports or analysis.actions
+            ran_first = span.number > 0 or analysis.imports or analysis.actions
             out.findings.append(
                 Finding(
                     "MW190",
                     "Unreadable pickle",
                     Severity.INFO,
                     (
-                        f"Pickle {span.index} stops with {span.error} at byte {span.end}. "
+                        f"Pickle {span.number} stops with {span.error} at byte {span.end}. "
                         + (
                             "The loader raises there too, after running everything before it; "
                             "those parts are reported above."
@@ -445,7 +445,7 @@ class Scanner:
                             else "It cannot be read as a pickle."
                         )
                     ),
-                    Location(path, member, span.end, span.index),
+                    Location(path, member, span.end, span.number),
                     evidence={"error": span.error, "engine": span.engine},
                     incomplete=True,
                     fix="If this file should load, it is damaged; get a fresh copy.",

@@ -23,8 +23,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, NamedTuple
 
 try:
     import resource
@@ -127,8 +126,7 @@ class UnresolvableGlobal(Exception):
     """The real loader would fail to import this name, so the stream ends here for it too."""
 
 
-@dataclass(frozen=True)
-class ImportSeen:
+class ImportSeen(NamedTuple):
     module: str
     name: str
     opcode: str
@@ -142,20 +140,38 @@ class ImportSeen:
         return f"{self.module}.{self.name}"
 
 
-@dataclass
 class _PendingLookup:
-    module: str
-    name: str
-    opcode: str
-    offset: int
-    pickle_index: int
-    remapped_from: str | None
-    static_uses: int = 0
-    dynamic_uses: int = 0
+    __slots__ = (
+        "dynamic_uses",
+        "module",
+        "name",
+        "offset",
+        "opcode",
+        "pickle_index",
+        "remapped_from",
+        "static_uses",
+    )
+
+    def __init__(
+        self,
+        module: str,
+        name: str,
+        opcode: str,
+        offset: int,
+        pickle_index: int,
+        remapped_from: str | None,
+    ) -> None:
+        self.module = module
+        self.name = name
+        self.opcode = opcode
+        self.offset = offset
+        self.pickle_index = pickle_index
+        self.remapped_from = remapped_from
+        self.static_uses = 0
+        self.dynamic_uses = 0
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     """Something the real loader would run: a call, an object creation or an implicit method."""
 
     kind: str  # call | new | setstate | append | extend | add | setitem | persistent-id | ext
@@ -166,32 +182,43 @@ class Action:
     pickle_index: int
 
 
-@dataclass(frozen=True)
-class NestedPayload:
+class NestedPayload(NamedTuple):
     data: bytes
     offset: int
     pickle_index: int
 
 
-@dataclass(frozen=True)
-class PickleSpan:
-    index: int
+class PickleSpan(NamedTuple):
+    number: int  # which pickle of the stream (0 = the first)
     start: int
     end: int
     error: str | None
     engine: str
 
 
-@dataclass
 class StreamAnalysis:
-    imports: list[ImportSeen] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    nested: list[NestedPayload] = field(default_factory=list)
-    spans: list[PickleSpan] = field(default_factory=list)
-    limit: LimitReached | None = None
-    trailing_bytes: int = 0
-    ext_codes: list[tuple[int, int]] = field(default_factory=list)
-    memory_limited: int = 0
+    """Everything one stream's analysis saw, filled in as it reads."""
+
+    __slots__ = (
+        "actions",
+        "ext_codes",
+        "imports",
+        "limit",
+        "memory_limited",
+        "nested",
+        "spans",
+        "trailing_bytes",
+    )
+
+    def __init__(self) -> None:
+        self.imports: list[ImportSeen] = []
+        self.actions: list[Action] = []
+        self.nested: list[NestedPayload] = []
+        self.spans: list[PickleSpan] = []
+        self.limit: LimitReached | None = None
+        self.trailing_bytes = 0
+        self.ext_codes: list[tuple[int, int]] = []
+        self.memory_limited = 0
 
 
 def _summarise(value: Any, budget: int = 160) -> str:

@@ -11,7 +11,7 @@ import enum
 import functools
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlward.errors import PolicyError
 
@@ -35,16 +35,14 @@ class Trust(enum.Enum):
     DANGEROUS = "dangerous"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     trust: Trust
     reason: str
     category: str | None = None
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class _Lists:
+class _Lists(NamedTuple):
     allowed: Mapping[str, tuple[str, str]]
     denied_names: Mapping[str, tuple[str, str]]
     denied_modules: Mapping[str, tuple[str, str]]
