@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlward.reporting._common import normalise_evidence
 
+from mlward.results import Verdict
+
 if TYPE_CHECKING:
     from mlward.results import ArtifactResult, Finding, MemberResult, ScanReport, ScanSummary
 
 SCHEMA_RESOURCE = "scan-report.schema.json"
+_VERDICT_VALUES = {verdict: verdict.value for verdict in Verdict}
 
 
 def load_report_schema() -> dict[str, Any]:
@@ -71,22 +74,24 @@ def _summary(summary: ScanSummary) -> dict[str, Any]:
 def _artifact(artifact: ArtifactResult) -> dict[str, Any]:
     return {
         "path": artifact.path,
-        "formats": list(artifact.formats),
-        "verdict": artifact.verdict.value,
+        "formats": artifact.formats,
+        "verdict": _VERDICT_VALUES[artifact.verdict],
         "size": artifact.size,
         "duration_s": artifact.duration_s,
-        "imports": list(artifact.imports),
-        "untrusted_imports": list(artifact.untrusted_imports),
+        "imports": artifact.imports,
+        "untrusted_imports": artifact.untrusted_imports,
         "members": [_member(member) for member in artifact.members],
         "findings": [_finding(finding) for finding in artifact.findings],
     }
 
 
 def _member(member: MemberResult) -> dict[str, Any]:
+    # Checkpoints list thousands of members: tuples go out as arrays without copying, and enum
+    # values come from a table rather than the slower Enum.value descriptor.
     return {
         "member": member.member,
-        "formats": list(member.formats),
-        "verdict": member.verdict.value,
+        "formats": member.formats,
+        "verdict": _VERDICT_VALUES[member.verdict],
         "size": member.size,
     }
 
