@@ -25,3 +25,7 @@ class PolicyError(MlwardError):
 
 class InputError(MlwardError):
     """A path given to mlward does not exist or cannot be read."""
+
+
+class LogError(MlwardError):
+    """A transparency log or one of its entries, keys or checkpoints is unusable."""
