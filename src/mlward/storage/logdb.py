@@ -11,9 +11,11 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-# (level, index) of a complete subtree; level 0 holds the leaf hashes.
+# (level, index) of a complete subtree; level 0 is the leaf hashes, kept in the entry rows.
 NodeKey = tuple[int, int]
+# (level >= 1, index, hash) and (index, leaf hash, entry bytes).
 NodeRow = tuple[int, int, bytes]
+EntryRow = tuple[int, bytes, bytes]
 
 SCHEMA_VERSION = "1"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -54,7 +56,7 @@ class LogWriter(LogView, Protocol):
 
     def add(
         self,
-        entries: Sequence[tuple[int, bytes]],
+        entries: Sequence[EntryRow],
         nodes: Sequence[NodeRow],
         checkpoint: tuple[int, str] | None,
     ) -> None: ...

@@ -7,14 +7,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlward.errors import LogError
-from mlward.storage.logdb import SCHEMA_VERSION, NodeKey, NodeRow
+from mlward.storage.logdb import SCHEMA_VERSION, EntryRow, NodeKey, NodeRow
 
 if TYPE_CHECKING:
     import psycopg
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tlog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS tlog_entries (idx BIGINT PRIMARY KEY, body BYTEA NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tlog_entries (idx BIGINT PRIMARY KEY, leaf_hash BYTEA NOT NULL,"
+    " body BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS tlog_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL,"
     " hash BYTEA NOT NULL, PRIMARY KEY (level, idx))",
     "CREATE TABLE IF NOT EXISTS tlog_checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
@@ -45,11 +46,14 @@ class _PostgresView:
             return {}
         levels = [level for level, _ in keys]
         indexes = [index for _, index in keys]
+        # One round trip: leaf hashes live with their entries, the rest in tlog_nodes.
         rows = self._conn.execute(
             "SELECT n.level, n.idx, n.hash FROM tlog_nodes n"
             " JOIN unnest(%s::int[], %s::bigint[]) AS k(level, idx)"
-            " ON n.level = k.level AND n.idx = k.idx",
-            (levels, indexes),
+            " ON n.level = k.level AND n.idx = k.idx"
+            " UNION ALL SELECT 0, e.idx, e.leaf_hash FROM tlog_entries e"
+            " WHERE e.idx = ANY(%s::bigint[])",
+            (levels, indexes, [index for level, index in keys if level == 0]),
         )
         return {(int(level), int(i)): bytes(h) for level, i, h in rows}
 
@@ -72,12 +76,16 @@ class _PostgresView:
         return self._stream("SELECT idx, body FROM tlog_entries ORDER BY idx", ())
 
     def iter_level(self, level: int) -> Iterator[tuple[int, bytes]]:
+        if level == 0:
+            return self._stream("SELECT idx, leaf_hash FROM tlog_entries ORDER BY idx", ())
         query = "SELECT idx, hash FROM tlog_nodes WHERE level = %s ORDER BY idx"
         return self._stream(query, (level,))
 
     def levels(self) -> dict[int, int]:
         rows = self._conn.execute("SELECT level, COUNT(*) FROM tlog_nodes GROUP BY level")
-        return {int(level): int(count) for level, count in rows}
+        counts = {int(level): int(count) for level, count in rows}
+        counts[0] = int(self._one("SELECT COUNT(*) FROM tlog_entries"))
+        return counts
 
     def checkpoints(self) -> list[tuple[int, str]]:
         rows = self._conn.execute("SELECT size, note FROM tlog_checkpoints ORDER BY size")
@@ -98,13 +106,13 @@ class _PostgresView:
 
     def add(
         self,
-        entries: Sequence[tuple[int, bytes]],
+        entries: Sequence[EntryRow],
         nodes: Sequence[NodeRow],
         checkpoint: tuple[int, str] | None,
     ) -> None:
         with self._conn.cursor() as cursor:
             # COPY is several times faster than row-by-row INSERTs for large batches.
-            with cursor.copy("COPY tlog_entries (idx, body) FROM STDIN") as copy:
+            with cursor.copy("COPY tlog_entries (idx, leaf_hash, body) FROM STDIN") as copy:
                 for row in entries:
                     copy.write_row(row)
             with cursor.copy("COPY tlog_nodes (level, idx, hash) FROM STDIN") as copy:
@@ -133,7 +141,7 @@ class PostgresStore:
             ) from exc
         with self.writing() as view:
             for statement in _SCHEMA:
-                self._conn.execute(statement)  # type: ignore[arg-type]
+                self._conn.execute(statement)
             version = view.meta("schema")
             if version is None:
                 view.set_meta("schema", SCHEMA_VERSION)

@@ -7,11 +7,13 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from mlward.errors import LogError
-from mlward.storage.logdb import SCHEMA_VERSION, NodeKey, NodeRow
+from mlward.storage.logdb import SCHEMA_VERSION, EntryRow, NodeKey, NodeRow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tlog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tlog_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tlog_entries (
+  idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, body BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tlog_nodes (
   level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
@@ -36,9 +38,13 @@ class _SqliteView:
     def nodes(self, keys: Collection[NodeKey]) -> dict[NodeKey, bytes]:
         # Point lookups on the primary key: in-process, one each is cheaper than a big IN query.
         found: dict[NodeKey, bytes] = {}
-        query = "SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?"
+        leaf = "SELECT leaf_hash FROM tlog_entries WHERE idx = ?"
+        inner = "SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?"
         for key in keys:
-            row = self._conn.execute(query, key).fetchone()
+            if key[0] == 0:
+                row = self._conn.execute(leaf, (key[1],)).fetchone()
+            else:
+                row = self._conn.execute(inner, key).fetchone()
             if row is not None:
                 found[key] = bytes(row[0])
         return found
@@ -55,13 +61,19 @@ class _SqliteView:
             yield int(i), bytes(body)
 
     def iter_level(self, level: int) -> Iterator[tuple[int, bytes]]:
-        query = "SELECT idx, hash FROM tlog_nodes WHERE level = ? ORDER BY idx"
-        for i, digest in self._conn.execute(query, (level,)):
+        if level == 0:
+            rows = self._conn.execute("SELECT idx, leaf_hash FROM tlog_entries ORDER BY idx")
+        else:
+            query = "SELECT idx, hash FROM tlog_nodes WHERE level = ? ORDER BY idx"
+            rows = self._conn.execute(query, (level,))
+        for i, digest in rows:
             yield int(i), bytes(digest)
 
     def levels(self) -> dict[int, int]:
         rows = self._conn.execute("SELECT level, COUNT(*) FROM tlog_nodes GROUP BY level")
-        return {int(level): int(count) for level, count in rows}
+        counts = {int(level): int(count) for level, count in rows}
+        counts[0] = int(self._conn.execute("SELECT COUNT(*) FROM tlog_entries").fetchone()[0])
+        return counts
 
     def checkpoints(self) -> list[tuple[int, str]]:
         rows = self._conn.execute("SELECT size, note FROM tlog_checkpoints ORDER BY size")
@@ -78,11 +90,11 @@ class _SqliteView:
 
     def add(
         self,
-        entries: Sequence[tuple[int, bytes]],
+        entries: Sequence[EntryRow],
         nodes: Sequence[NodeRow],
         checkpoint: tuple[int, str] | None,
     ) -> None:
-        self._conn.executemany("INSERT INTO tlog_entries VALUES (?, ?)", entries)
+        self._conn.executemany("INSERT INTO tlog_entries VALUES (?, ?, ?)", entries)
         self._conn.executemany("INSERT INTO tlog_nodes VALUES (?, ?, ?)", nodes)
         if checkpoint is not None:
             self._conn.execute("INSERT INTO tlog_checkpoints VALUES (?, ?)", checkpoint)

@@ -19,6 +19,7 @@ hold the signing key:
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,13 +236,12 @@ class TransparencyLog:
             # The right edge of the tree as a stack of complete subtrees, largest first; each
             # new leaf merges equal-sized neighbours into their parent, as a binary counter.
             stack = [(level, index, found[(level, index)]) for level, index in frontier_keys]
-            rows: list[tuple[int, bytes]] = []
+            rows: list[tuple[int, bytes, bytes]] = []
             nodes: list[tuple[int, int, bytes]] = []
             leaf_hash, node_hash = merkle.leaf_hash, merkle.node_hash
             for index, body in enumerate(bodies, start):
-                rows.append((index, body))
                 top = (0, index, leaf_hash(body))
-                nodes.append(top)
+                rows.append((index, top[2], body))
                 while stack and stack[-1][0] == top[0]:
                     left = stack.pop()
                     top = (top[0] + 1, left[1] >> 1, node_hash(left[2], top[2]))
@@ -454,9 +454,8 @@ def _recompute(view: LogView, problems: _Problems) -> list[bytearray]:
         parent = bytearray()
         pairs_end = (len(current) // (2 * _H)) * 2 * _H
         for offset in range(0, pairs_end, 2 * _H):
-            parent += merkle.node_hash(
-                current[offset : offset + _H], current[offset + _H : offset + 2 * _H]
-            )
+            # A pair of siblings is adjacent in the packed level: node hash = H(0x01 || l || r).
+            parent += hashlib.sha256(b"\x01" + current[offset : offset + 2 * _H]).digest()
         levels.append(parent)
         level += 1
     for extra in sorted(set(stored_levels) - set(range(len(levels)))):
