@@ -66,7 +66,7 @@ class NoteVerifier:
 
     @classmethod
     def from_text(cls, text: str) -> NoteVerifier:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # base64 may hold '+' too
         fix = "A verifier key reads name+1234abcd+base64; use the .pub file 'log init' wrote."
         if len(parts) != 3 or len(parts[1]) != 8:
             raise LogError("not a note verifier key", fix=fix)
@@ -126,7 +126,7 @@ class NoteSigner:
 
     @classmethod
     def from_text(cls, text: str) -> NoteSigner:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         fix = "A signer key reads PRIVATE+KEY+name+1234abcd+base64; use the file 'log init' wrote."
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or len(parts[3]) != 8:
             raise LogError("not a note signer key", fix=fix)
