@@ -27,8 +27,8 @@ from mlward.provenance.tlog import (
     NoteVerifier,
     Subject,
     TransparencyLog,
+    merkle,
 )
-from mlward.provenance.tlog import merkle
 from mlward.provenance.tlog.note import open_checkpoint, open_note
 
 ORIGIN = "example.com/mlward-test-log"
@@ -80,7 +80,7 @@ def _path(m: int, d: list[bytes]) -> list[bytes]:
     if len(d) <= 1:
         return []
     k = merkle._split(len(d))
-    return _path(m, d[:k]) + [_mth(d[k:])] if m < k else _path(m - k, d[k:]) + [_mth(d[:k])]
+    return [*_path(m, d[:k]), _mth(d[k:])] if m < k else [*_path(m - k, d[k:]), _mth(d[:k])]
 
 
 def _subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
@@ -89,8 +89,8 @@ def _subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
         return [] if b else [_mth(d)]
     k = merkle._split(len(d))
     if m <= k:
-        return _subproof(m, d[:k], b) + [_mth(d[k:])]
-    return _subproof(m - k, d[k:], False) + [_mth(d[:k])]
+        return [*_subproof(m, d[:k], b), _mth(d[k:])]
+    return [*_subproof(m - k, d[k:], False), _mth(d[:k])]
 
 
 def test_proofs_match_the_rfc_definitions_and_verify() -> None:
@@ -183,7 +183,7 @@ def test_entries_are_canonical_and_validated() -> None:
     assert EvidenceEntry.from_bytes(data).to_bytes() == data
     with pytest.raises(LogError, match="digest"):
         Subject("m", {"sha256": "XYZ"})
-    with pytest.raises(LogError, match="NaN|nan"):
+    with pytest.raises(LogError, match=r"NaN|nan"):
         EvidenceEntry(EvidenceKind.EVALUATION, payload={"x": float("nan")})
     with pytest.raises(LogError, match="RFC 3339"):
         EvidenceEntry(EvidenceKind.EVALUATION, timestamp="yesterday")
