@@ -11,20 +11,41 @@ from mlward import __version__
 from mlward.conversion import ConversionError, ConversionResult, convert
 from mlward.errors import InputError
 from mlward.options import ScanOptions
+from mlward.provenance.tlog import (
+    AppendResult,
+    EvidenceEntry,
+    EvidenceKind,
+    LogVerification,
+    NoteSigner,
+    NoteVerifier,
+    Subject,
+    TransparencyLog,
+)
 from mlward.results import ArtifactResult, ScanReport, ScanSummary
 from mlward.scanning.engine import Scanner
 from mlward.scanning.safe_load import UnsafeModelError, load, torch_load
 from mlward.storage import remote
 
 __all__ = [
+    "AppendResult",
     "ConversionError",
     "ConversionResult",
+    "EvidenceEntry",
+    "EvidenceKind",
+    "LogVerification",
+    "NoteSigner",
+    "NoteVerifier",
+    "Subject",
+    "TransparencyLog",
     "UnsafeModelError",
+    "append_evidence",
     "convert",
     "iter_files",
     "load",
+    "open_log",
     "scan",
     "torch_load",
+    "verify_log",
 ]
 
 # Version-control metadata holds compressed copies of history, not artifacts anyone loads.
@@ -138,3 +159,33 @@ def scan(
         artifacts=tuple(results),
         summary=ScanSummary.of(results, duration),
     )
+
+
+def open_log(
+    location: str | os.PathLike[str], *, signer: NoteSigner | None = None
+) -> TransparencyLog:
+    """The evidence log at a SQLite file path (created if missing) or a ``postgresql://`` URL.
+
+    With a signer every append also stores a signed checkpoint, so nothing goes unprotected.
+    """
+    return TransparencyLog.open(os.fspath(location), signer)
+
+
+def append_evidence(
+    location: str | os.PathLike[str],
+    entries: Iterable[EvidenceEntry],
+    *,
+    signer: NoteSigner | None = None,
+) -> AppendResult:
+    """Append a batch of evidence atomically: every entry lands, in order, or none does."""
+    with open_log(location, signer=signer) as log:
+        return log.append(entries)
+
+
+def verify_log(
+    location: str | os.PathLike[str], verifier: NoteVerifier, *, trusted: str | None = None
+) -> LogVerification:
+    """Recompute the whole log and check it against its signed checkpoints (and ``trusted``,
+    a signed checkpoint kept outside the database, which also catches a rollback)."""
+    with open_log(location) as log:
+        return log.verify(verifier, trusted)

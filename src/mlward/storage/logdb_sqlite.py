@@ -23,6 +23,14 @@ CREATE TABLE IF NOT EXISTS tlog_checkpoints (size INTEGER PRIMARY KEY, note TEXT
 _BUSY_TIMEOUT_MS = 120_000
 
 
+def _blob(value: object) -> bytes:
+    """SQLite columns take any type; a value someone rewrote as text (or a number) must reach
+    verification as bytes that differ, not crash it."""
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else repr(value).encode()
+
+
 class _SqliteView:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -46,7 +54,7 @@ class _SqliteView:
             else:
                 row = self._conn.execute(inner, key).fetchone()
             if row is not None:
-                found[key] = bytes(row[0])
+                found[key] = _blob(row[0])
         return found
 
     def entries(self, start: int, stop: int) -> list[tuple[int, bytes]]:
@@ -54,11 +62,11 @@ class _SqliteView:
             "SELECT idx, body FROM tlog_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
             (start, stop),
         )
-        return [(int(i), bytes(b)) for i, b in rows]
+        return [(int(i), _blob(b)) for i, b in rows]
 
     def iter_entries(self) -> Iterator[tuple[int, bytes]]:
         for i, body in self._conn.execute("SELECT idx, body FROM tlog_entries ORDER BY idx"):
-            yield int(i), bytes(body)
+            yield int(i), _blob(body)
 
     def iter_level(self, level: int) -> Iterator[tuple[int, bytes]]:
         if level == 0:
@@ -67,7 +75,7 @@ class _SqliteView:
             query = "SELECT idx, hash FROM tlog_nodes WHERE level = ? ORDER BY idx"
             rows = self._conn.execute(query, (level,))
         for i, digest in rows:
-            yield int(i), bytes(digest)
+            yield int(i), _blob(digest)
 
     def levels(self) -> dict[int, int]:
         rows = self._conn.execute("SELECT level, COUNT(*) FROM tlog_nodes GROUP BY level")

@@ -131,6 +131,25 @@ class EvidenceEntry:
             ) from exc
 
     @classmethod
+    def from_input(cls, document: Any) -> EvidenceEntry:
+        """An entry a person wrote: only ``kind`` is required; the time defaults to now."""
+        if not isinstance(document, dict):
+            raise LogError("an entry must be a JSON object", fix='Write {"kind": "...", ...}.')
+        filled = {
+            "version": ENTRY_VERSION,
+            "subjects": [],
+            "payload": {},
+            "timestamp": now(),
+            **document,
+        }
+        if "kind" not in filled or filled["kind"] not in {k.value for k in EvidenceKind}:
+            raise LogError(
+                f"entry kind {filled.get('kind')!r} is not known",
+                fix=f"Use one of {', '.join(k.value for k in EvidenceKind)}.",
+            )
+        return cls.from_json(filled)
+
+    @classmethod
     def from_bytes(cls, data: bytes) -> EvidenceEntry:
         try:
             document = json.loads(data)
