@@ -328,11 +328,14 @@ class TransparencyLog:
                     f"entry {index} is not in a tree of size {size} (the log has {current})",
                     fix="Pick an index below the size, and a size no larger than the log.",
                 )
-            hashes = _proof(view, merkle.inclusion_ranges(index, size))
+            ranges = merkle.inclusion_ranges(index, size)
+            # One lookup for the path and the root: a database answers in one round trip.
+            get = _lookup(view, merkle.nodes_for([*ranges, (0, size)]))
+            hashes = [merkle.range_hash(start, end, get) for start, end in ranges]
+            root = merkle.range_hash(0, size, get)
             rows = view.entries(index, index + 1)
             if not rows:
                 raise LogError(f"entry {index} is missing", fix="Run 'mlward log verify'.")
-            root = _root(view, size)
         return InclusionProof(index, size, rows[0][1], tuple(hashes), root, checkpoint)
 
     def prove_consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
@@ -344,8 +347,9 @@ class TransparencyLog:
                     fix="Pick 0 < old size <= new size <= the log's size.",
                 )
             ranges = merkle.consistency_ranges(old_size, new) if old_size < new else []
-            hashes = _proof(view, ranges)
-            old_root, new_root = _root(view, old_size), _root(view, new)
+            get = _lookup(view, merkle.nodes_for([*ranges, (0, old_size), (0, new)]))
+            hashes = [merkle.range_hash(start, end, get) for start, end in ranges]
+            old_root, new_root = merkle.range_hash(0, old_size, get), merkle.range_hash(0, new, get)
         return ConsistencyProof(old_size, new, old_root, new_root, tuple(hashes))
 
     def verify(self, verifier: NoteVerifier, trusted: str | None = None) -> LogVerification:
@@ -396,11 +400,6 @@ def _lookup(view: LogView, keys: set[merkle.NodeKey]) -> Any:
             fix="The database was changed outside mlward; run 'mlward log verify'.",
         )
     return found.__getitem__
-
-
-def _proof(view: LogView, ranges: list[tuple[int, int]]) -> list[bytes]:
-    get = _lookup(view, merkle.nodes_for(ranges))
-    return [merkle.range_hash(start, end, get) for start, end in ranges]
 
 
 def _signed_checkpoints(
