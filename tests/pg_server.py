@@ -55,7 +55,8 @@ def _as_server_user(argv: list[str]) -> list[str]:
 @contextmanager
 def postgres_server(bin_dir: str) -> Iterator[str]:
     """Yield the URL of a fresh database ``mlward`` on a private server; stop it after."""
-    root = tempfile.mkdtemp(prefix="mlward-pg-")
+    # As root the server user must reach the folder: /tmp, not a private $TMPDIR.
+    root = tempfile.mkdtemp(prefix="mlward-pg-", dir="/tmp" if os.geteuid() == 0 else None)
     if os.geteuid() == 0:
         import pwd
 
