@@ -493,3 +493,19 @@ def test_writer_killed_mid_append_leaves_a_consistent_log(
         assert report.ok, report.problems
         assert log.append([_entry(0)]).size == size + 1  # and it stays writable
         assert log.verify(signer.verifier).ok
+
+
+def test_api_append_and_verify(tmp_path: Path) -> None:
+    from mlward import api
+
+    location = tmp_path / "evidence.db"
+    signer = api.NoteSigner.generate(ORIGIN)
+    entries = [_entry(i, kind) for i, kind in enumerate(api.EvidenceKind)]
+    result = api.append_evidence(location, entries, signer=signer)
+    assert (result.first_index, result.count) == (0, len(api.EvidenceKind))
+    assert api.verify_log(location, signer.verifier).ok
+    with api.open_log(location) as log:
+        kinds = [api.EvidenceEntry.from_bytes(body).kind for _, body in log.entries()]
+    assert kinds == list(api.EvidenceKind)
+    empty = api.append_evidence(location, [], signer=signer)
+    assert (empty.count, empty.size, empty.checkpoint) == (0, len(kinds), None)

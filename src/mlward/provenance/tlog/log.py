@@ -28,7 +28,7 @@ from mlward.errors import LogError
 from mlward.provenance.tlog import merkle
 from mlward.provenance.tlog.entry import EvidenceEntry
 from mlward.provenance.tlog.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint
-from mlward.storage.logdb import LogStore, LogView, open_store
+from mlward.storage.logdb import LogStore, LogView, LogWriter, open_store
 
 _H = merkle.HASH_SIZE
 # Verification lists this many problems of each kind, then counts the rest.
@@ -259,8 +259,8 @@ class TransparencyLog:
             writer.add(rows, nodes, None if note is None else (size, note))
         return AppendResult(start, len(bodies), size, root, note)
 
-    def _check_origin(self, writer: Any) -> str | None:
-        origin: str | None = writer.meta("origin")
+    def _check_origin(self, writer: LogWriter) -> str | None:
+        origin = writer.meta("origin")
         if self._signer is None:
             return origin
         if origin is None:
