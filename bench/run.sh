@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: mlward vs picklescan / modelscan / fickling / modelaudit (bench/scan_bench.py),
-# then the differential fuzz run if bench/fuzz_differential.py exists.
+# then the differential fuzz run if bench/fuzz_differential.py exists, then the transparency log
+# (bench/log_bench.py: appends/s, proof times at 1,000,000 entries, SQLite and PostgreSQL).
 # Extra arguments go to scan_bench.py, e.g. `bash bench/run.sh --datasets dense.pkl`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,7 @@ if [ -f bench/fuzz_differential.py ]; then
   fuzz=$?
   if [ "$fuzz" -ne 0 ] && [ "$status" -eq 0 ]; then status=$fuzz; fi
 fi
+"$PY" bench/log_bench.py
+logs=$?
+if [ "$logs" -ne 0 ] && [ "$status" -eq 0 ]; then status=$logs; fi
 exit "$status"

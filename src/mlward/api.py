@@ -18,16 +18,37 @@ from mlward.storage import remote
 
 if TYPE_CHECKING:
     from mlward.conversion import ConversionResult
+    from mlward.provenance.tlog import (
+        AppendResult,
+        EvidenceEntry,
+        EvidenceKind,
+        LogVerification,
+        NoteSigner,
+        NoteVerifier,
+        Subject,
+        TransparencyLog,
+    )
 
 __all__ = [
+    "AppendResult",
     "ConversionError",
     "ConversionResult",
+    "EvidenceEntry",
+    "EvidenceKind",
+    "LogVerification",
+    "NoteSigner",
+    "NoteVerifier",
+    "Subject",
+    "TransparencyLog",
     "UnsafeModelError",
+    "append_evidence",
     "convert",
     "iter_files",
     "load",
+    "open_log",
     "scan",
     "torch_load",
+    "verify_log",
 ]
 
 # Version-control metadata holds compressed copies of history, not artifacts anyone loads.
@@ -148,3 +169,59 @@ def convert(
     return conversion.convert(
         source, target, allow=allow, drop_non_tensors=drop_non_tensors, limits=limits
     )
+
+
+def open_log(
+    location: str | os.PathLike[str], *, signer: NoteSigner | None = None
+) -> TransparencyLog:
+    """The evidence log at a SQLite file path (created if missing) or a ``postgresql://`` URL.
+
+    With a signer every append also stores a signed checkpoint, so nothing goes unprotected.
+    """
+    from mlward.provenance.tlog import TransparencyLog
+
+    return TransparencyLog.open(os.fspath(location), signer)
+
+
+def append_evidence(
+    location: str | os.PathLike[str],
+    entries: Iterable[EvidenceEntry],
+    *,
+    signer: NoteSigner | None = None,
+) -> AppendResult:
+    """Append a batch of evidence atomically: every entry lands, in order, or none does."""
+    with open_log(location, signer=signer) as log:
+        return log.append(entries)
+
+
+def verify_log(
+    location: str | os.PathLike[str], verifier: NoteVerifier, *, trusted: str | None = None
+) -> LogVerification:
+    """Recompute the whole log and check it against its signed checkpoints (and ``trusted``,
+    a signed checkpoint kept outside the database, which also catches a rollback)."""
+    with open_log(location) as log:
+        return log.verify(verifier, trusted)
+
+
+# The log's types are imported on first use: they pull in the cryptography package, which a scan
+# never needs.
+_LOG_TYPES = frozenset(
+    {
+        "AppendResult",
+        "EvidenceEntry",
+        "EvidenceKind",
+        "LogVerification",
+        "NoteSigner",
+        "NoteVerifier",
+        "Subject",
+        "TransparencyLog",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOG_TYPES:
+        from mlward.provenance import tlog
+
+        return getattr(tlog, name)
+    raise AttributeError(f"module 'mlward.api' has no attribute {name!r}")

@@ -54,3 +54,7 @@ class UnsafeModelError(MlwardError):
 
 class ConversionError(MlwardError):
     """The source cannot be converted without losing or faking something."""
+
+
+class LogError(MlwardError):
+    """A transparency log or one of its entries, keys or checkpoints is unusable."""

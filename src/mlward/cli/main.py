@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the tensors alone when the checkpoint also holds other values",
     )
+    from mlward.cli import log
+
+    log.add_parser(commands)
     return parser
 
 
@@ -250,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(_run_scan(args))
         if args.command == "convert":
             return int(_run_convert(args))
+        if args.command == "log":
+            from mlward.cli import log
+
+            return int(log.run(args))
     except MlwardError as exc:
         sys.stderr.write(f"mlward: error: {exc}\n")
         return int(ExitCode.ERROR)

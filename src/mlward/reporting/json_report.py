@@ -6,7 +6,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlward.reporting._common import normalise_evidence
-
 from mlward.results import Verdict
 
 if TYPE_CHECKING:

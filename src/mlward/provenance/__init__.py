@@ -1,0 +1,1 @@
+"""Provenance: hashing, signing, the transparency log, lineage and ML-BOMs."""
