@@ -694,10 +694,7 @@ def _dtype_facts(dtype: Any) -> tuple[int, bool]:
     if not isinstance(spec, str) or not spec:
         raise ValueError("unreadable dtype in joblib array wrapper")
     state = dtype.mw_state
-    kind = spec[0]
-    digits = "".join(ch for ch in spec[1:] if ch.isdigit())
-    size = int(digits) if digits else 0
-    has_object = kind == "O"
+    size, has_object = _spec_facts(spec)
     if isinstance(state, tuple) and len(state) >= 8:
         if isinstance(state[5], int) and state[5] > 0:
             size = state[5]
@@ -706,6 +703,13 @@ def _dtype_facts(dtype: Any) -> tuple[int, bool]:
     if size <= 0 and not has_object:
         raise ValueError(f"cannot size dtype {spec!r}")
     return size, has_object
+
+
+@functools.lru_cache(maxsize=256)
+def _spec_facts(spec: str) -> tuple[int, bool]:
+    # A joblib file repeats a handful of dtype strings ("f8", "i8", ...) once per array.
+    digits = "".join(ch for ch in spec[1:] if ch.isdigit())
+    return (int(digits) if digits else 0), spec[0] == "O"
 
 
 def _literal_bytes(value: Any, depth: int = 0) -> bytes | None:
