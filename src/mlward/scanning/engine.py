@@ -374,6 +374,7 @@ class Scanner:
                 self.limits,
                 deadline=deadline,
                 max_pickles=max_pickles,
+                persistent_ids_expected=torch,
             )
         return self._report_stream(analysis, path, member, depth, out, deadline, torch=torch)
 

@@ -361,6 +361,7 @@ class _Session:
         self.shared_result = _SHARED_RESULT
         self._made: list[StubMeta] = []
         self._ticks = 0  # the first callback reads the clock
+        self.describe_persistent_ids = True
 
     # -- helpers -------------------------------------------------------------------------------
     def _offset(self) -> int:
@@ -558,7 +559,7 @@ class _Session:
     def persistent_load(self, pid: Any) -> StubMeta:
         self._check()
         self.persistent_ids += 1
-        if self.persistent_ids <= _PERSISTENT_IDS_KEPT:
+        if self.describe_persistent_ids and self.persistent_ids <= _PERSISTENT_IDS_KEPT:
             self.result.actions.append(
                 Action(
                     "persistent-id",
@@ -836,6 +837,23 @@ class _PyUnpickler(pickle._Unpickler):
     dispatch[pickle.EXT4[0]] = load_ext4
 
 
+_STATM: list[int] = [-1, -1]  # (pid, descriptor of /proc/self/statm opened by that process)
+
+
+def _address_space_bytes() -> int:
+    # One descriptor per process, re-read with pread: opening and closing the file for every
+    # pickle cost more than analysing a small one. A forked worker opens its own, because
+    # /proc/self resolves to the process that opened it.
+    pid = os.getpid()
+    if _STATM[0] != pid:
+        _STATM[1] = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        _STATM[0] = pid
+    return int(os.pread(_STATM[1], 64, 0).split()[0]) * _PAGE_SIZE
+
+
+_PAGE_SIZE = resource.getpagesize() if resource is not None else 4096
+
+
 @contextlib.contextmanager
 def _memory_budget(extra: int) -> Iterator[None]:
     """Cap the address space while an unpickler runs, so memo bombs raise MemoryError."""
@@ -844,11 +862,7 @@ def _memory_budget(extra: int) -> Iterator[None]:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     try:
-        fd = os.open("/proc/self/statm", os.O_RDONLY)
-        try:
-            current = int(os.read(fd, 64).split()[0]) * resource.getpagesize()
-        finally:
-            os.close(fd)
+        current = _address_space_bytes()
     except (OSError, ValueError, IndexError):
         yield
         return
@@ -945,9 +959,14 @@ def analyze_reader(
     *,
     deadline: float,
     max_pickles: int | None = None,
+    persistent_ids_expected: bool = False,
 ) -> StreamAnalysis:
-    """Like analyze_stream, over ``size`` bytes of a seekable reader positioned at ``start``."""
+    """Like analyze_stream, over ``size`` bytes of a seekable reader positioned at ``start``.
+
+    With ``persistent_ids_expected`` (torch's own pickles), persistent ids are counted but not
+    described: they are how every tensor is stored, and nothing reports them."""
     session = _Session(policy, limits, deadline, reader, start, size)
+    session.describe_persistent_ids = not persistent_ids_expected
     try:
         with _activated(session):
             _analyze_all(session, reader, start, size, max_pickles)
