@@ -4,7 +4,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mlward.api import ConversionError, UnsafeModelError, convert, load, scan, torch_load
+from mlward.api import (
+    ConversionError,
+    UnsafeModelError,
+    convert,
+    load,
+    scan,
+    sign,
+    torch_load,
+    verify,
+)
 from mlward.options import Limits, ScanOptions
 from mlward.results import (
     ArtifactResult,
@@ -30,5 +39,7 @@ __all__ = [
     "convert",
     "load",
     "scan",
+    "sign",
     "torch_load",
+    "verify",
 ]

@@ -6,15 +6,22 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from mlward import __version__
 from mlward.conversion import ConversionError, ConversionResult, convert
 from mlward.errors import InputError
 from mlward.options import ScanOptions
+from mlward.provenance.oms import DEFAULT_SIGNATURE
 from mlward.results import ArtifactResult, ScanReport, ScanSummary
 from mlward.scanning.engine import Scanner
 from mlward.scanning.safe_load import UnsafeModelError, load, torch_load
 from mlward.storage import remote
+
+if TYPE_CHECKING:
+    from mlward.provenance.hashing import HashingOptions
+    from mlward.provenance.oms import Signer
+    from mlward.provenance.verify import SignResult, VerificationResult, Verifier
 
 __all__ = [
     "ConversionError",
@@ -24,7 +31,9 @@ __all__ = [
     "iter_files",
     "load",
     "scan",
+    "sign",
     "torch_load",
+    "verify",
 ]
 
 # Version-control metadata holds compressed copies of history, not artifacts anyone loads.
@@ -137,4 +146,33 @@ def scan(
         started_at=started_at,
         artifacts=tuple(results),
         summary=ScanSummary.of(results, duration),
+    )
+
+
+def sign(
+    model_path: str | os.PathLike[str],
+    signer: Signer,
+    signature_path: str | os.PathLike[str] = DEFAULT_SIGNATURE,
+    hashing: HashingOptions | None = None,
+) -> SignResult:
+    """Sign a model file or folder into an OMS bundle (``mlward.provenance.signers``)."""
+    # Imported on use: cryptography is not needed to scan.
+    from mlward.provenance.verify import sign_model
+
+    return sign_model(model_path, signer, signature_path, hashing)
+
+
+def verify(
+    model_path: str | os.PathLike[str],
+    verifier: Verifier,
+    signature_path: str | os.PathLike[str] = DEFAULT_SIGNATURE,
+    hashing: HashingOptions | None = None,
+    *,
+    ignore_unsigned_files: bool = False,
+) -> VerificationResult:
+    """Verify a model against its OMS bundle; the result says exactly what differs."""
+    from mlward.provenance.verify import verify_model
+
+    return verify_model(
+        model_path, verifier, signature_path, hashing, ignore_unsigned_files=ignore_unsigned_files
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from mlward import __version__
 from mlward.api import scan
+from mlward.cli import sign
 from mlward.errors import InputError, MlwardError, PolicyError
 from mlward.options import ScanOptions
 from mlward.results import ScanReport, Verdict
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the tensors alone when the checkpoint also holds other values",
     )
+    sign.register(commands)
     return parser
 
 
@@ -248,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(_run_scan(args))
         if args.command == "convert":
             return int(_run_convert(args))
+        if args.command in sign.COMMANDS:
+            return sign.run(args)
     except MlwardError as exc:
         sys.stderr.write(f"mlward: error: {exc}\n")
         return int(ExitCode.ERROR)

@@ -28,6 +28,8 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+# The reference CLI's default signature file name (relative to the current folder).
+DEFAULT_SIGNATURE = "model.sig"
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 

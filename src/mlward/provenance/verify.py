@@ -24,6 +24,7 @@ from mlward.provenance.errors import (
 from mlward.provenance.hashing import HashingOptions, hash_model, normalize_ignore_path
 from mlward.provenance.manifest import Manifest
 from mlward.provenance.oms import (
+    DEFAULT_SIGNATURE,
     IN_TOTO_PAYLOAD_TYPE,
     Bundle,
     Signer,
@@ -34,8 +35,6 @@ from mlward.provenance.oms import (
     statement_for,
 )
 from mlward.provenance.signers import Verified
-
-DEFAULT_SIGNATURE = "model.sig"
 
 
 class Verifier(Protocol):
