@@ -97,7 +97,9 @@ class DigestCache:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values
+                "INSERT OR REPLACE INTO digests (root, spec, name, size, mtime_ns, ctime_ns, inode, "
+                "device, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
             )
             self._db.execute("COMMIT")
         except sqlite3.Error:

@@ -192,6 +192,12 @@ class CertificateSigner(KeySigner):
                 "the signing certificate's public key is not the private key's pair",
                 fix="Pass the certificate issued for this --private-key.",
             )
+        if not _can_sign(certificate):
+            raise KeyMaterialError(
+                f"{describe_certificate(certificate)} is not allowed to sign: it has neither "
+                "key usage digitalSignature nor extended key usage codeSigning",
+                fix="Issue the signing certificate with one of them; verifiers reject it.",
+            )
         self._certificate = certificate
         self._chain = tuple(chain)
 
