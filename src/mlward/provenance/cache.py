@@ -97,8 +97,8 @@ class DigestCache:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "INSERT OR REPLACE INTO digests (root, spec, name, size, mtime_ns, ctime_ns, inode, "
-                "device, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO digests (root, spec, name, size, mtime_ns, ctime_ns, "
+                "inode, device, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             self._db.execute("COMMIT")
