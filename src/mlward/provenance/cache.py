@@ -13,7 +13,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlward.provenance.errors import HashingError
 
@@ -33,9 +33,9 @@ CREATE TABLE IF NOT EXISTS digests (
 """
 
 
-@dataclass(frozen=True)
-class FileIdentity:
-    """What must be unchanged for a cached digest to stand for the file's content."""
+class FileIdentity(NamedTuple):
+    """What must be unchanged for a cached digest to stand for the file's content (a named
+    tuple: one is built per file on every run)."""
 
     size: int
     mtime_ns: int
@@ -82,10 +82,7 @@ class DigestCache:
             "WHERE root = ? AND spec = ?",
             (root, spec),
         )
-        return {
-            name: (FileIdentity(size, mtime, ctime, inode, device), bytes(digest))
-            for name, size, mtime, ctime, inode, device, digest in rows
-        }
+        return {row[0]: (FileIdentity(*row[1:6]), bytes(row[6])) for row in rows}
 
     def store(self, root: str, spec: str, rows: Iterable[tuple[str, FileIdentity, bytes]]) -> None:
         values = [

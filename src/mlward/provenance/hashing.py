@@ -114,8 +114,11 @@ def normalize_ignore_path(path: str) -> str:
     return "/".join(parts)
 
 
-def _is_ignored(rel: str, ignored: Collection[str]) -> bool:
-    return any(rel == ig or rel.startswith(ig + "/") or ig == "" for ig in ignored)
+def _is_ignored(rel: str, ignored: Collection[str], heads: Collection[str]) -> bool:
+    # ``heads`` (first components of the ignore paths) rejects most paths with one lookup.
+    if rel.split("/", 1)[0] not in heads:
+        return False
+    return any(rel == ig or rel.startswith(ig + "/") for ig in ignored)
 
 
 def _model_name(model_path: str) -> str:
@@ -160,6 +163,7 @@ def list_files(
     if not stat.S_ISDIR(root_stat.st_mode):
         raise _special(model_path)
     found: list[tuple[str, str, os.stat_result]] = []
+    heads = {ig.split("/", 1)[0] for ig in ignored}
     pending = [("", model_path)]
     while pending:
         prefix, folder = pending.pop()
@@ -171,7 +175,7 @@ def list_files(
             ) from exc
         for entry in entries:
             rel = prefix + entry.name
-            if _is_ignored(rel, ignored):
+            if _is_ignored(rel, ignored, heads):
                 continue
             try:
                 if entry.is_symlink():
