@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,22 @@ def test_hashing_options_reach_the_api(pki: Pki, model: Path, tmp_path: Path) ->
         model, KeyVerifier.from_file(pki.public), tmp_path / "s.sig", HashingOptions(cache=False)
     )
     assert verdict.ok, verdict.summary()
+
+
+def test_optional_extras_are_named(
+    monkeypatch: pytest.MonkeyPatch, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlward.provenance.errors import MissingExtraError
+    from mlward.provenance.hashing import hash_model
+    from mlward.provenance.signers import SigstoreSigner, SigstoreVerifier
+
+    monkeypatch.setitem(sys.modules, "sigstore", None)
+    monkeypatch.setitem(sys.modules, "blake3", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'mlward\[sigstore\]'"):
+        SigstoreSigner(identity_token="token")
+    with pytest.raises(MissingExtraError, match="sigstore"):
+        SigstoreVerifier(identity="me@example.com", oidc_issuer="https://issuer.example")
+    with pytest.raises(MissingExtraError, match=r"mlward\[blake3\]"):
+        hash_model(model, HashingOptions(algorithm="blake3", cache=False))
+    assert main(["sign", "sigstore", "--signature", str(model.parent / "s.sig"), str(model)]) == 2
+    assert "mlward[sigstore]" in capsys.readouterr().err
