@@ -207,3 +207,10 @@ def test_cache_is_per_algorithm_and_shard_size(
 def test_missing_model(tmp_path: Path) -> None:
     with pytest.raises(HashingError, match="no such file"):
         hash_model(tmp_path / "nope")
+
+
+def test_public_digest_helpers(model: Path) -> None:
+    manifest = hash_model(model, HashingOptions(cache=False))
+    assert hashing.root_digest(model) == manifest.root_digest_hex
+    assert hashing.file_digests(model) == manifest.digests()
+    assert hashing.file_digests(model)["a-c/y"] == hashlib.sha256(b"world").hexdigest()

@@ -381,3 +381,16 @@ def _hash_all(
         for pairs in pool.map(run, batches):
             result.update(pairs)
     return result
+
+
+def root_digest(model_path: str | os.PathLike[str], options: HashingOptions | None = None) -> str:
+    """The model's OMS root digest (hex SHA-256), the identifier an ML-BOM or a lineage record
+    names it by; equal to the subject digest of a signature made with the same options."""
+    return hash_model(model_path, options).root_digest_hex
+
+
+def file_digests(
+    model_path: str | os.PathLike[str], options: HashingOptions | None = None
+) -> dict[str, str]:
+    """Relative POSIX path (or ``path:start:end`` shard) -> hex digest, for every resource."""
+    return hash_model(model_path, options).digests()

@@ -161,7 +161,8 @@ def verify_model(
                 f"the envelope carries {verified.payload_type}, not an in-toto statement",
                 fix="Sign the model again with mlward sign or model_signing sign.",
             )
-        expected = manifest_from_statement(parse_statement(verified.payload))
+        statement = parse_statement(verified.payload)
+        expected = manifest_from_statement(statement)
     except VerificationFailure as exc:
         return replace(base, failure=exc.kind, message=exc.message, fix=exc.fix)
     except BundleFormatError as exc:
@@ -186,7 +187,8 @@ def verify_model(
         base,
         signer=verified.signer,
         model_name=expected.model_name,
-        root_digest=expected.root_digest_hex,
+        # The subject's digest as signed (resources may be listed in another order).
+        root_digest=str(statement["subject"][0]["digest"]["sha256"]),
     )
     added, missing, changed = compare(expected, actual)
     if added or missing or changed:
