@@ -22,13 +22,15 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
+
+if TYPE_CHECKING:
+    # X.509 costs a third of start-up; key signing and verifying never need it.
+    from cryptography import x509
 
 from mlward.provenance.errors import (
     MALFORMED,
@@ -127,6 +129,8 @@ def load_public_key(path: str | os.PathLike[str]) -> ec.EllipticCurvePublicKey:
 
 def load_certificates(paths: Sequence[str | os.PathLike[str]], flag: str) -> list[x509.Certificate]:
     """Every PEM certificate in the given files, in order."""
+    from cryptography import x509
+
     certificates: list[x509.Certificate] = []
     for path in paths:
         data = _read(path, "certificate file", flag)
@@ -301,6 +305,7 @@ class KeyVerifier:
 
 
 def _ca_policy() -> Any:
+    from cryptography import x509
     from cryptography.x509.verification import Criticality, ExtensionPolicy
 
     def is_ca(_policy: Any, _cert: Any, value: x509.BasicConstraints | None) -> None:
@@ -319,6 +324,9 @@ def _ca_policy() -> Any:
 
 
 def _can_sign(certificate: x509.Certificate) -> bool:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
         if usage.digital_signature:
@@ -354,6 +362,8 @@ class CertificateVerifier:
         return cls(load_certificates(paths, "--certificate-chain"))
 
     def _chain(self, bundle: Bundle) -> list[x509.Certificate]:
+        from cryptography import x509
+
         chain = bundle.material.get("x509CertificateChain")
         entries = chain.get("certificates") if isinstance(chain, dict) else None
         if not isinstance(entries, list) or not entries:
