@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlward.errors import OptionsError
 from mlward.provenance.cache import DigestCache, FileIdentity, default_cache_path
@@ -99,8 +99,9 @@ class HashingOptions:
         return cls(algorithm=serialization.hash_type, shard_size=shard or 0, **overrides)
 
 
-@dataclass(frozen=True)
-class _Item:
+class _Item(NamedTuple):
+    """One file or shard to hash (a tuple: one per file on every run)."""
+
     name: str
     path: str
     start: int
