@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 from cryptography import x509
@@ -233,3 +234,28 @@ def mlward_cli(
         timeout=300,
         check=False,
     )
+
+
+def validate_document(bundle: dict[str, Any]) -> None:
+    """Schema-check a bundle document; its statement too when it is an OMS model signature."""
+    jsonschema.Draft202012Validator(_schema("oms-bundle.schema.json")).validate(bundle)
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    if statement.get("predicateType") == "https://model_signing/signature/v1.0":
+        jsonschema.Draft202012Validator(_schema("oms-statement.schema.json")).validate(statement)
+
+
+def validate_every_written_bundle(monkeypatch: Any) -> list[str]:
+    """Patch ``Bundle.write`` so every bundle mlward writes is schema-checked as it is written
+    (before a test tampers with it); returns the paths written."""
+    from mlward.provenance.oms import Bundle
+
+    written: list[str] = []
+    original = Bundle.write
+
+    def checked(self: Bundle, path: Any) -> None:
+        validate_document(json.loads(self.to_json()))
+        original(self, path)
+        written.append(str(path))
+
+    monkeypatch.setattr(Bundle, "write", checked)
+    return written

@@ -13,7 +13,14 @@ import jsonschema
 import pytest
 
 from mlward.cli.main import main
-from tests.sign_support import Pki, make_model, make_pki, reference, validate_bundle
+from tests.sign_support import (
+    Pki,
+    make_model,
+    make_pki,
+    reference,
+    validate_bundle,
+    validate_every_written_bundle,
+)
 
 pytest.importorskip("model_signing")
 
@@ -26,6 +33,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture(autouse=True)
 def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLWARD_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _schema_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    validate_every_written_bundle(monkeypatch)
 
 
 @pytest.fixture

@@ -22,7 +22,13 @@ from mlward.provenance.signers import (
     KeySigner,
     KeyVerifier,
 )
-from tests.sign_support import Pki, make_model, make_pki, validate_bundle
+from tests.sign_support import (
+    Pki,
+    make_model,
+    make_pki,
+    validate_bundle,
+    validate_every_written_bundle,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +39,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture(autouse=True)
 def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLWARD_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _schema_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    validate_every_written_bundle(monkeypatch)
 
 
 @pytest.fixture
@@ -488,3 +499,44 @@ def test_optional_extras_are_named(
         hash_model(model, HashingOptions(algorithm="blake3", cache=False))
     assert main(["sign", "sigstore", "--signature", str(model.parent / "s.sig"), str(model)]) == 2
     assert "mlward[sigstore]" in capsys.readouterr().err
+
+
+def test_schemas_reject_what_is_not_an_oms_bundle(pki: Pki, model: Path, tmp_path: Path) -> None:
+    import copy
+
+    import jsonschema
+
+    from tests.sign_support import validate_document
+
+    sig = tmp_path / "model.sig"
+    result = mlward.sign(model, KeySigner.from_file(pki.key), sig)
+    good = json.loads(result.bundle.to_json())
+    validate_document(good)
+    statement = json.loads(result.bundle.payload)
+
+    def with_statement(change: dict[str, object]) -> dict[str, object]:
+        document = copy.deepcopy(good)
+        changed = {**statement, **change}
+        document["dsseEnvelope"]["payload"] = base64.b64encode(
+            json.dumps(changed).encode()
+        ).decode()
+        return document
+
+    bad_bundles = [
+        {k: v for k, v in good.items() if k != "dsseEnvelope"},
+        {**good, "mediaType": "application/json"},
+        {**good, "verificationMaterial": {}},
+        with_statement({"subject": []}),
+        with_statement({"predicate": {"resources": [], "serialization": {"method": "files"}}}),
+        with_statement(
+            {
+                "predicate": {
+                    **statement["predicate"],
+                    "resources": [{"name": "x", "algorithm": "md5", "digest": "ab"}],
+                }
+            }
+        ),
+    ]
+    for bad in bad_bundles:
+        with pytest.raises(jsonschema.ValidationError):
+            validate_document(bad)
