@@ -312,3 +312,67 @@ def test_bundles_validate_against_published_reference_schemas(
         schema = json.loads(schema_path.read_text())
         if "bundle" in schema_path.name:
             jsonschema.Draft202012Validator(schema).validate(bundle)
+
+
+def test_model_signing_0_2_bundles_still_verify(pki: Pki, model: Path, tmp_path: Path) -> None:
+    """A bundle as model_signing 0.2 wrote it (one subject per file, predicate Digests/v0.1,
+    the mis-encoded PAE, no key hint) verifies with mlward as with the reference."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mlward.provenance.oms import legacy_pae
+
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    files = sorted(
+        p
+        for p in model.rglob("*")
+        if p.is_file() and not p.relative_to(model).parts[0].startswith(".git")
+    )
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {
+                "name": str(p.relative_to(model)),
+                "digest": {"sha256": hashlib.sha256(p.read_bytes()).hexdigest()},
+            }
+            for p in files
+        ],
+        "predicateType": "https://model_signing/Digests/v0.1",
+        "predicate": {},
+    }
+    payload = json.dumps(statement).encode()
+    signature = key.sign(
+        legacy_pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
+    )
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"rawBytes": base64.b64encode(der).decode()}},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
+        },
+    }
+    sig = tmp_path / "legacy.sig"
+    sig.write_text(json.dumps(bundle))
+    _ok(reference("verify", "key", "--public_key", pki.public, "--signature", sig, model))
+    assert (
+        main(
+            ["verify", "key", "--public-key", str(pki.public), "--signature", str(sig), str(model)]
+        )
+        == 0
+    )
+    (model / "weights.bin").write_bytes(b"changed")
+    assert (
+        main(
+            ["verify", "key", "--public-key", str(pki.public), "--signature", str(sig), str(model)]
+        )
+        == 1
+    )

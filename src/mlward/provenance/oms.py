@@ -28,6 +28,8 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+# model_signing 0.2 signed one subject per file with this type; verifiers still read it.
+LEGACY_PREDICATE_TYPE = "https://model_signing/Digests/v0.1"
 # The reference CLI's default signature file name (relative to the current folder).
 DEFAULT_SIGNATURE = "model.sig"
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -37,6 +39,12 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE v1 pre-authentication encoding: what is actually signed."""
     kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def legacy_pae(payload_type: str, payload: bytes) -> bytes:
+    """The PAE that model_signing 0.2 signed by mistake ("DSSEV1", the payload as a Python
+    bytes literal). Verification only: mlward never signs it."""
+    return f"DSSEV1 {len(payload_type)} {payload_type} {len(payload)} {payload!r}".encode()
 
 
 class Signer(Protocol):
@@ -223,6 +231,8 @@ def manifest_from_statement(statement: Mapping[str, Any]) -> Manifest:
     """The manifest a verified statement describes; checks the root digest against resources."""
     if statement.get("_type") != STATEMENT_TYPE:
         raise _manifest_bad(f"_type is {statement.get('_type')!r}")
+    if statement.get("predicateType") == LEGACY_PREDICATE_TYPE:
+        return _legacy_manifest(statement)
     if statement.get("predicateType") != PREDICATE_TYPE:
         raise _manifest_bad(f"predicateType is {statement.get('predicateType')!r}")
     subjects = statement.get("subject")
@@ -273,3 +283,20 @@ def manifest_from_statement(statement: Mapping[str, Any]) -> Manifest:
             f"({actual_root})"
         )
     return Manifest(name, serialization, tuple(resources))
+
+
+def _legacy_manifest(statement: Mapping[str, Any]) -> Manifest:
+    """A model_signing 0.2 statement: each subject is a file with its SHA-256; there is no root
+    digest and no serialization record (files, SHA-256, no symlinks is what 0.2 did)."""
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list):
+        raise _manifest_bad("the legacy statement has no subject list")
+    resources = []
+    for index, subject in enumerate(subjects):
+        name = subject.get("name") if isinstance(subject, dict) else None
+        digests = subject.get("digest") if isinstance(subject, dict) else None
+        digest = digests.get("sha256") if isinstance(digests, dict) else None
+        if not isinstance(name, str) or not isinstance(digest, str) or not _HEX.match(digest):
+            raise _manifest_bad(f"legacy subject[{index}] has no name or sha256 digest")
+        resources.append(Resource(name, "sha256", bytes.fromhex(digest)))
+    return Manifest("compat-undefined-not-present", Serialization(), tuple(resources))

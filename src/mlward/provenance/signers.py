@@ -45,6 +45,7 @@ from mlward.provenance.oms import (
     IN_TOTO_PAYLOAD_TYPE,
     Bundle,
     envelope_bundle,
+    legacy_pae,
     pae,
 )
 
@@ -261,9 +262,20 @@ def _require_v03(bundle: Bundle) -> None:
         )
 
 
-def _check_ecdsa(key: ec.EllipticCurvePublicKey, bundle: Bundle) -> None:
+def _check_ecdsa(
+    key: ec.EllipticCurvePublicKey, bundle: Bundle, legacy_hash: hashes.HashAlgorithm
+) -> None:
+    signature, payload_type, payload = bundle.signatures[0], bundle.payload_type, bundle.payload
     try:
-        key.verify(bundle.signatures[0], pae(bundle.payload_type, bundle.payload), _ecdsa(key))
+        key.verify(signature, pae(payload_type, payload), _ecdsa(key))
+        return
+    except InvalidSignature:
+        pass
+    # model_signing before 1.0 signed a mis-encoded PAE (and, with certificates, always with
+    # SHA-256); the reference still accepts those signatures, so a migrating user can verify
+    # old models with mlward too.
+    try:
+        key.verify(signature, legacy_pae(payload_type, payload), ec.ECDSA(legacy_hash))
     except InvalidSignature:
         raise _signature_invalid(
             "the envelope's signature does not match its payload for this key"
@@ -300,7 +312,7 @@ class KeyVerifier:
                 f"given is {expected[:16]}…)",
                 fix="Pass the public key that pairs with the signing key (--public-key).",
             )
-        _check_ecdsa(self._key, bundle)
+        _check_ecdsa(self._key, bundle, _CURVE_HASHES[self._key.curve.name]())
         return Verified(bundle.payload_type, bundle.payload, f"key {expected[:16]}")
 
 
@@ -427,7 +439,7 @@ class CertificateVerifier:
                 f"untrusted signer: {who} does not hold an EC P-256/P-384/P-521 key",
                 fix="Sign with an EC certificate.",
             )
-        _check_ecdsa(key, bundle)
+        _check_ecdsa(key, bundle, hashes.SHA256())
         return Verified(bundle.payload_type, bundle.payload, who)
 
 
