@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -178,7 +179,36 @@ def _ignore_paths(model_path: str, paths: list[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def _hashing(args: argparse.Namespace, *, signing: bool) -> HashingOptions:
+def _progress() -> tuple[Callable[[int, int, str], None] | None, Callable[[], None]]:
+    """A transient Rich bar on stderr while files are hashed; nothing when stderr is no tty."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("hashing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=Console(file=sys.stderr),
+        transient=True,
+    )
+    task = bar.add_task("", total=None)
+    bar.start()
+
+    def update(done: int, total: int, name: str) -> None:
+        bar.update(task, completed=done, total=total, description=name[-40:])
+
+    return update, bar.stop
+
+
+def _hashing(
+    args: argparse.Namespace,
+    *,
+    signing: bool,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> HashingOptions:
     return HashingOptions(
         algorithm=args.hash_algorithm if signing else "sha256",
         shard_size=args.shard_size if signing else 0,
@@ -188,6 +218,7 @@ def _hashing(args: argparse.Namespace, *, signing: bool) -> HashingOptions:
         jobs=args.jobs,
         cache=not args.no_cache,
         paranoid=args.paranoid,
+        progress=progress,
     )
 
 
@@ -209,7 +240,16 @@ def _run_sign(args: argparse.Namespace) -> int:
             trust_config=args.trust_config,
             use_ambient_credentials=args.use_ambient_credentials,
         )
-    result = sign(args.model_path, signer, args.signature, _hashing(args, signing=True))
+    progress, stop = _progress()
+    try:
+        result = sign(
+            args.model_path,
+            signer,
+            args.signature,
+            _hashing(args, signing=True, progress=progress),
+        )
+    finally:
+        stop()
     resources = len(result.manifest.resources)
     sys.stdout.write(
         f"signed {args.model_path} -> {result.signature_path} ({result.signer}; "
@@ -234,13 +274,17 @@ def _run_verify(args: argparse.Namespace) -> int:
             staging=args.use_staging,
             trust_config=args.trust_config,
         )
-    result = verify(
-        args.model_path,
-        verifier,
-        args.signature,
-        _hashing(args, signing=False),
-        ignore_unsigned_files=args.ignore_unsigned_files,
-    )
+    progress, stop = _progress()
+    try:
+        result = verify(
+            args.model_path,
+            verifier,
+            args.signature,
+            _hashing(args, signing=False, progress=progress),
+            ignore_unsigned_files=args.ignore_unsigned_files,
+        )
+    finally:
+        stop()
     if args.json:
         sys.stdout.write(json.dumps(asdict(result), indent=2) + "\n")
     else:
