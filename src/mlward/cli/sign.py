@@ -51,7 +51,6 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
     )
     parser.add_argument(
         "--ignore-git-paths",
-        "--ignore_git_paths",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="leave the model root's .git, .github, .gitattributes, .gitignore out (default: on)",
@@ -62,7 +61,13 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
         action="store_true",
         help="hash what links point to instead of refusing them",
     )
-    _flag(parser, "jobs", type=int, default=0, help="hashing threads (default 0: all cores)")
+    _flag(
+        parser,
+        "jobs",
+        type=int,
+        default=0,
+        help="hashing threads (default 0: one per core, or per large file)",
+    )
     _flag(
         parser,
         "paranoid",
