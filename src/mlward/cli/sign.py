@@ -87,12 +87,10 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
             parser,
             "shard-size",
             type=int,
-            nargs="?",
-            const=DEFAULT_SHARD_SIZE,
             default=0,
             metavar="BYTES",
-            help="one digest per shard of this many bytes instead of per file "
-            f"(no value: {DEFAULT_SHARD_SIZE:,}); sha256 only",
+            help="one digest per shard of this many bytes instead of per file, e.g. "
+            f"{DEFAULT_SHARD_SIZE} (model_signing's shard size); sha256 only",
         )
     else:
         _flag(
