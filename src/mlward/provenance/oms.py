@@ -12,6 +12,7 @@ Reading is strict and never raises a bare exception: anything malformed is a
 from __future__ import annotations
 
 import base64
+import contextlib
 import binascii
 import json
 import os
@@ -89,10 +90,16 @@ class Bundle:
         return json.dumps(self.document, indent=2) + "\n"
 
     def write(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically: an interrupted run never leaves half a signature behind."""
+        target = os.fspath(path)
+        temporary = f"{target}.{os.getpid()}.tmp"
         try:
-            with open(path, "w", encoding="utf-8") as handle:
+            with open(temporary, "w", encoding="utf-8") as handle:
                 handle.write(self.to_json())
+            os.replace(temporary, target)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
             raise KeyMaterialError(
                 f"cannot write the signature to {os.fspath(path)}: {exc.strerror}",
                 fix="Pass a --signature path in a folder you can write to.",
