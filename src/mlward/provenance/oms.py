@@ -12,8 +12,8 @@ Reading is strict and never raises a bare exception: anything malformed is a
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import json
 import os
 import re
