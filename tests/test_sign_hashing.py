@@ -214,3 +214,16 @@ def test_public_digest_helpers(model: Path) -> None:
     assert hashing.root_digest(model) == manifest.root_digest_hex
     assert hashing.file_digests(model) == manifest.digests()
     assert hashing.file_digests(model)["a-c/y"] == hashlib.sha256(b"world").hexdigest()
+
+
+def test_signing_reads_every_byte(
+    model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlward.provenance.signers import KeySigner
+    from mlward.provenance.verify import sign_model
+    from tests.sign_support import new_key
+
+    hash_model(model)  # warm cache
+    reads = _count_reads(monkeypatch)
+    result = sign_model(model, KeySigner(new_key()), tmp_path / "model.sig")
+    assert sorted(reads) == sorted(result.manifest.digests())

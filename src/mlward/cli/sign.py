@@ -72,7 +72,8 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
         parser,
         "paranoid",
         action="store_true",
-        help="re-hash every byte instead of trusting the digest cache for unchanged files",
+        help="re-hash every byte instead of trusting the digest cache for unchanged files "
+        "(signing always does)",
     )
     _flag(parser, "no-cache", action="store_true", help="neither read nor write the digest cache")
     if signing:

@@ -115,11 +115,16 @@ def sign_model(
     signature_path: str | os.PathLike[str] = DEFAULT_SIGNATURE,
     hashing: HashingOptions | None = None,
 ) -> SignResult:
-    """Hash the model, sign its manifest and write the bundle to ``signature_path``."""
+    """Hash the model, sign its manifest and write the bundle to ``signature_path``.
+
+    Signing reads every byte (the cache is refreshed, never trusted): a signature vouches for
+    content, so it is made from content.
+    """
     model = os.fspath(model_path)
     signature = os.fspath(signature_path)
     own = _inside(model, signature)
-    manifest = hash_model(model, hashing, extra_ignored=[own] if own else [])
+    options = replace(hashing or HashingOptions(), paranoid=True)
+    manifest = hash_model(model, options, extra_ignored=[own] if own else [])
     bundle = sign_statement(statement_for(manifest), signer)
     bundle.write(signature)
     return SignResult(signature, signer.describe(), manifest, bundle)
