@@ -540,3 +540,48 @@ def test_schemas_reject_what_is_not_an_oms_bundle(pki: Pki, model: Path, tmp_pat
     for bad in bad_bundles:
         with pytest.raises(jsonschema.ValidationError):
             validate_document(bad)
+
+
+def _signer_pairs(pki: Pki) -> dict[str, tuple[object, object]]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.sign_support import new_key
+
+    p384 = new_key(ec.SECP384R1())
+    p521 = new_key(ec.SECP521R1())
+    return {
+        "key-p256": (KeySigner.from_file(pki.key), KeyVerifier.from_file(pki.public)),
+        "key-p384": (KeySigner(p384), KeyVerifier(p384.public_key())),
+        "key-p521": (KeySigner(p521), KeyVerifier(p521.public_key())),
+        "certificate": (
+            CertificateSigner.from_files(pki.leaf_key, pki.leaf, [pki.intermediate]),
+            CertificateVerifier.from_files([pki.root]),
+        ),
+    }
+
+
+@pytest.mark.parametrize("method", ["key-p256", "key-p384", "key-p521", "certificate"])
+def test_signer_contract(pki: Pki, method: str, tmp_path: Path) -> None:
+    """Every local signer: sign -> write -> read -> verify gives the payload back; any change
+    to the payload is a signature-invalid failure."""
+    from mlward.provenance.oms import encode_statement, parse_bundle
+
+    signer, verifier = _signer_pairs(pki)[method]
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "m", "digest": {"sha256": "cd" * 32}}],
+        "predicateType": "https://example.com/test/v1",
+        "predicate": {"method": method},
+    }
+    path = tmp_path / "s.sig"
+    sign_statement(statement, signer).write(path)  # type: ignore[arg-type]
+    verified = verifier.verify_bundle(read_bundle(path))  # type: ignore[attr-defined]
+    assert verified.payload == encode_statement(statement)
+    document = json.loads(path.read_text())
+    changed = encode_statement({**statement, "predicate": {"method": "other"}})
+    document["dsseEnvelope"]["payload"] = base64.b64encode(changed).decode()
+    from mlward.provenance.errors import VerificationFailure
+
+    with pytest.raises(VerificationFailure) as failure:
+        verifier.verify_bundle(parse_bundle(json.dumps(document)))  # type: ignore[attr-defined]
+    assert failure.value.kind == "signature-invalid"
