@@ -16,9 +16,11 @@ Cases (datasets in ``bench/.data/sign/``, deterministic, rebuilt only when missi
   untimed verify fills it) against model_signing, which has no cache and hashes again.
 
 mlward's sign and plain verify runs pass ``--no-cache``, so they hash every byte like the peer.
-Every run is repeated (``--repeats``, median wall time, spawn to reap), after one untimed
-warm-up per tool and with the datasets in the page cache. The model_signing venv lives in
-``bench/.venvs/model-signing`` (with pyopenssl, which 1.1.1 imports without declaring).
+Every run is repeated (``--repeats``, default 5; median wall time, spawn to reap; the tools
+take turns so load from other work hits both alike), after one untimed warm-up per tool and
+with the datasets in the page cache; the load average at each spawn is recorded. The
+model_signing venv lives in ``bench/.venvs/model-signing`` (with pyopenssl, which 1.1.1
+imports without declaring).
 
 Targets: mlward at least as fast on ``big`` (sign and verify), at least 2x on ``small`` (sign
 and verify), at least 5x on the cached re-verify. Results: ``bench/results/sign-<UTC>.json``.
@@ -150,6 +152,7 @@ class Run:
     rc: int | None
     root_digest: str | None
     stderr_tail: str
+    load1: list[float]  # 1-minute load average at each spawn: other work skews times
 
 
 def _peer_tool() -> Tool:
@@ -188,44 +191,50 @@ def _env(home: Path, cache: Path) -> dict[str, str]:
     }
 
 
-def timed(
-    case: str,
-    tool: str,
-    argv: list[str],
-    work: Path,
-    repeats: int,
-    timeout: float,
-    cache: Path,
-    signature: Path | None = None,
-) -> Run:
-    walls: list[float] = []
-    rc: int | None = None
-    stderr = ""
+@dataclass
+class Job:
+    tool: str
+    argv: list[str]
+    cache: Path
+    signature: Path | None = None  # read back for the root digest after a sign run
+
+
+def timed(case: str, jobs: list[Job], work: Path, repeats: int, timeout: float) -> list[Run]:
+    """Run the jobs in turns (A B A B ...) so load from other work hits every tool alike."""
+    walls: dict[str, list[float]] = {job.tool: [] for job in jobs}
+    loads: dict[str, list[float]] = {job.tool: [] for job in jobs}
+    last: dict[str, tuple[int | None, str]] = {}
     for attempt in range(repeats):
-        run_dir = work / f"{case.replace(' ', '_')}__{tool}__{attempt}"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        (run_dir / "home").mkdir(parents=True)
-        m, cap = measure(argv, _env(run_dir / "home", cache), run_dir, timeout, run_dir)
-        walls.append(m.wall_s)
-        rc, stderr = m.rc, cap.stderr
-        if m.rc != 0:
-            break
-    return Run(
-        case=case,
-        tool=tool,
-        argv=argv,
-        walls_s=walls,
-        median_s=statistics.median(walls),
-        rc=rc,
-        root_digest=_root_digest(signature) if signature else None,
-        stderr_tail="\n".join(stderr.splitlines()[-5:]),
-    )
+        for job in jobs:
+            if job.tool in last and last[job.tool][0] != 0:
+                continue
+            run_dir = work / f"{case.replace(' ', '_')}__{job.tool}__{attempt}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            (run_dir / "home").mkdir(parents=True)
+            m, cap = measure(job.argv, _env(run_dir / "home", job.cache), run_dir, timeout, run_dir)
+            walls[job.tool].append(m.wall_s)
+            loads[job.tool].append(m.load1_before)
+            last[job.tool] = (m.rc, cap.stderr)
+    return [
+        Run(
+            case=case,
+            tool=job.tool,
+            argv=job.argv,
+            walls_s=walls[job.tool],
+            median_s=statistics.median(walls[job.tool]),
+            rc=last[job.tool][0],
+            root_digest=_root_digest(job.signature) if job.signature else None,
+            stderr_tail="\n".join(last[job.tool][1].splitlines()[-5:]),
+            load1=loads[job.tool],
+        )
+        for job in jobs
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="mlward vs model_signing signing benchmark")
     ap.add_argument("--cases", nargs="*", choices=("big", "small"), default=["big", "small"])
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     ap.add_argument("--data", type=Path, default=BENCH / ".data")
     ap.add_argument("--results", type=Path, default=BENCH / "results")
@@ -289,37 +298,40 @@ def main(argv: list[str] | None = None) -> int:
         sigs = {tool: work / f"{name}-{tool}.sig" for tool in ("mlward", "model_signing")}
         no_cache = work / "no-cache"  # never filled: --no-cache runs do not touch it
         warm_cache = work / f"{name}-cache"
-        mlward_extra = ("--no-cache",)
+        tools = ("mlward", "model_signing")
+
+        def extra(tool: str) -> tuple[str, ...]:
+            return ("--no-cache",) if tool == "mlward" else ()
+
         # Untimed warm-up of both tools (imports, .pyc files).
-        for tool in ("mlward", "model_signing"):
-            extra = mlward_extra if tool == "mlward" else ()
-            timed(f"{name} warmup", tool, cmd(tool, "sign", model, sigs[tool], *extra), work, 1,
-                  args.timeout, no_cache)  # fmt: skip
+        timed(f"{name} warmup",
+              [Job(t, cmd(t, "sign", model, sigs[t], *extra(t)), no_cache) for t in tools],
+              work, 1, args.timeout)  # fmt: skip
         for action in ("sign", "verify"):
             case = f"{name} {action}"
-            for tool in ("mlward", "model_signing"):
-                extra = mlward_extra if tool == "mlward" else ()
-                run = timed(case, tool, cmd(tool, action, model, sigs[tool], *extra), work,
-                            args.repeats, args.timeout, no_cache,
-                            sigs[tool] if action == "sign" else None)  # fmt: skip
+            jobs = [
+                Job(t, cmd(t, action, model, sigs[t], *extra(t)), no_cache,
+                    sigs[t] if action == "sign" else None)
+                for t in tools
+            ]  # fmt: skip
+            for run in timed(case, jobs, work, args.repeats, args.timeout):
                 runs.append(run)
-                log(f"{case:<14} {tool:<14} {run.median_s:8.3f} s  rc={run.rc}")
+                log(f"{case:<16} {run.tool:<14} {run.median_s:8.3f} s  rc={run.rc}")
                 if run.rc != 0:
-                    failures.append(f"{case} {tool}: exit {run.rc}: {run.stderr_tail}")
+                    failures.append(f"{case} {run.tool}: exit {run.rc}: {run.stderr_tail}")
         digests = {r.tool: r.root_digest for r in runs if r.case == f"{name} sign"}
         if len(set(digests.values())) != 1 or None in digests.values():
             failures.append(f"{name}: root digests differ, not the same hashing: {digests}")
         # Re-verify an unchanged model: mlward with a warm cache, the peer as it always runs.
-        timed(f"{name} fill-cache", "mlward", cmd("mlward", "verify", model, sigs["mlward"]),
-              work, 1, args.timeout, warm_cache)  # fmt: skip
+        fill = Job("mlward", cmd("mlward", "verify", model, sigs["mlward"]), warm_cache)
+        timed(f"{name} fill-cache", [fill], work, 1, args.timeout)
         case = f"{name} re-verify"
-        for tool in ("mlward", "model_signing"):
-            run = timed(case, tool, cmd(tool, "verify", model, sigs[tool]), work, args.repeats,
-                        args.timeout, warm_cache)  # fmt: skip
+        jobs = [Job(t, cmd(t, "verify", model, sigs[t]), warm_cache) for t in tools]
+        for run in timed(case, jobs, work, args.repeats, args.timeout):
             runs.append(run)
-            log(f"{case:<14} {tool:<14} {run.median_s:8.3f} s  rc={run.rc}")
+            log(f"{case:<16} {run.tool:<14} {run.median_s:8.3f} s  rc={run.rc}")
             if run.rc != 0:
-                failures.append(f"{case} {tool}: exit {run.rc}: {run.stderr_tail}")
+                failures.append(f"{case} {run.tool}: exit {run.rc}: {run.stderr_tail}")
 
     # Report
     targets = {"big sign": 1.0, "big verify": 1.0, "small sign": 2.0, "small verify": 2.0,

@@ -76,13 +76,15 @@ class DigestCache:
                 fix="Set MLWARD_CACHE_DIR to a folder you can write to, or pass --no-cache.",
             ) from exc
 
-    def load(self, root: str, spec: str) -> dict[str, tuple[FileIdentity, bytes]]:
+    def load(self, root: str, spec: str) -> dict[str, tuple[tuple[int, ...], bytes]]:
+        """Resource name -> (identity as a plain tuple, digest); a plain tuple compares equal
+        to the ``FileIdentity`` with the same fields and is cheaper to build."""
         rows = self._db.execute(
             "SELECT name, size, mtime_ns, ctime_ns, inode, device, digest FROM digests "
             "WHERE root = ? AND spec = ?",
             (root, spec),
         )
-        return {row[0]: (FileIdentity(*row[1:6]), bytes(row[6])) for row in rows}
+        return {row[0]: (row[1:6], row[6]) for row in rows}
 
     def store(self, root: str, spec: str, rows: Iterable[tuple[str, FileIdentity, bytes]]) -> None:
         values = [

@@ -328,7 +328,7 @@ def _digests(
 ) -> dict[str, bytes]:
     cache: DigestCache | None = None
     root = os.path.realpath(model_path)
-    known: dict[str, tuple[FileIdentity, bytes]] = {}
+    known: dict[str, tuple[tuple[int, ...], bytes]] = {}
     if options.cache and items:
         cache = DigestCache(options.cache_path or default_cache_path())
         if not options.paranoid:

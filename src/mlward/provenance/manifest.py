@@ -131,7 +131,11 @@ class Manifest:
 
     def __post_init__(self) -> None:
         method = self.serialization.method
-        ordered = tuple(sorted(self.resources, key=lambda r: _sort_key(r.name, method)))
+        if method == FILES:
+            # The common case, kept cheap: path components are the whole key.
+            ordered = tuple(sorted(self.resources, key=lambda r: r.name.split("/")))
+        else:
+            ordered = tuple(sorted(self.resources, key=lambda r: _sort_key(r.name, method)))
         object.__setattr__(self, "resources", ordered)
 
     @property
