@@ -585,3 +585,29 @@ def test_signer_contract(pki: Pki, method: str, tmp_path: Path) -> None:
     with pytest.raises(VerificationFailure) as failure:
         verifier.verify_bundle(parse_bundle(json.dumps(document)))  # type: ignore[attr-defined]
     assert failure.value.kind == "signature-invalid"
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ([{"name": "a", "algorithm": "sha256", "digest": "ab"}] * 2, "listed twice"),
+        ([{"name": "a", "algorithm": "sha256", "digest": "abc"}], "odd-length digest"),
+        ([{"name": "a", "algorithm": "sha256", "digest": "AB"}], "no algorithm or hex digest"),
+        ([{"name": "", "algorithm": "sha256", "digest": "ab"}], "has no name"),
+        (["a"], "is not an object"),
+    ],
+)
+def test_malformed_resources_are_named(resources: list[object], message: str) -> None:
+    from mlward.provenance.errors import BundleFormatError
+
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "m", "digest": {"sha256": "00" * 32}}],
+        "predicateType": "https://model_signing/signature/v1.0",
+        "predicate": {
+            "serialization": {"method": "files", "hash_type": "sha256", "allow_symlinks": False},
+            "resources": resources,
+        },
+    }
+    with pytest.raises(BundleFormatError, match=message):
+        manifest_from_statement(statement)

@@ -165,9 +165,11 @@ def list_files(
         raise _special(model_path)
     found: list[tuple[str, str, os.stat_result]] = []
     heads = {ig.split("/", 1)[0] for ig in ignored}
-    pending = [("", model_path)]
+    # (prefix, folder, whether an ignore path can match below it): only folders whose top
+    # component starts an ignore path need the check, so most entries skip it.
+    pending = [("", model_path, True)]
     while pending:
-        prefix, folder = pending.pop()
+        prefix, folder, check = pending.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
@@ -176,10 +178,15 @@ def list_files(
             ) from exc
         for entry in entries:
             rel = prefix + entry.name
-            if _is_ignored(rel, ignored, heads):
+            if check and _is_ignored(rel, ignored, heads):
                 continue
             try:
-                if entry.is_symlink():
+                if entry.is_file(follow_symlinks=False):
+                    found.append((rel, entry.path, entry.stat(follow_symlinks=False)))
+                elif entry.is_dir(follow_symlinks=False):
+                    below = check and (bool(prefix) or entry.name in heads)
+                    pending.append((rel + "/", entry.path, below))
+                elif entry.is_symlink():
                     if not allow_symlinks:
                         raise _refuse_symlink(entry.path)
                     try:
@@ -191,10 +198,6 @@ def list_files(
                     if not stat.S_ISREG(st.st_mode):
                         raise _special(entry.path)
                     found.append((rel, entry.path, st))
-                elif entry.is_dir(follow_symlinks=False):
-                    pending.append((rel + "/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found.append((rel, entry.path, entry.stat(follow_symlinks=False)))
                 else:
                     raise _special(entry.path)
             except OSError as exc:
