@@ -43,6 +43,7 @@ import json
 import pickle
 import pkgutil
 import re
+import subprocess
 import sys
 import tempfile
 import types
@@ -1548,6 +1549,10 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(render(f), encoding="utf-8")
         print(f"  wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
               f"{len(f.all_names())} names", file=sys.stderr)
+    if args.out.resolve() == (ROOT / "src" / "mlward" / "scanning" / "allowlists").resolve():
+        # Scans import the compiled copy; keep it in step with the files just written.
+        compiler = ROOT / "scripts" / "compile_policy_data.py"
+        subprocess.run([sys.executable, str(compiler)], check=True)
     if args.check:
         import tomllib
 

@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from mlward.api import (
-    ConversionError,
-    UnsafeModelError,
-    convert,
-    load,
-    scan,
-    sign,
-    torch_load,
-    verify,
-)
-from mlward.options import Limits, ScanOptions
-from mlward.results import (
-    ArtifactResult,
-    Finding,
-    Location,
-    ScanReport,
-    Severity,
-    Verdict,
-)
+if TYPE_CHECKING:
+    from mlward.api import convert, load, scan, sign, torch_load, verify
+    from mlward.errors import ConversionError, UnsafeModelError
+    from mlward.options import Limits, ScanOptions
+    from mlward.results import (
+        ArtifactResult,
+        Finding,
+        Location,
+        ScanReport,
+        Severity,
+        Verdict,
+    )
+
+# Where each public name lives. Imported on first use, so that `import mlward.cli.main` (every
+# command line run) loads only what the command needs.
+_EXPORTS = {
+    "ArtifactResult": "mlward.results",
+    "ConversionError": "mlward.errors",
+    "Finding": "mlward.results",
+    "Limits": "mlward.options",
+    "Location": "mlward.results",
+    "ScanOptions": "mlward.options",
+    "ScanReport": "mlward.results",
+    "Severity": "mlward.results",
+    "UnsafeModelError": "mlward.errors",
+    "Verdict": "mlward.results",
+    "convert": "mlward.api",
+    "load": "mlward.api",
+    "scan": "mlward.api",
+    "sign": "mlward.api",
+    "torch_load": "mlward.api",
+    "verify": "mlward.api",
+}
 
 __all__ = [
     "ArtifactResult",
@@ -43,3 +59,14 @@ __all__ = [
     "torch_load",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlward' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -6,34 +6,54 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlward import __version__
-from mlward.conversion import ConversionError, ConversionResult, convert
-from mlward.errors import InputError
-from mlward.options import ScanOptions
-from mlward.provenance.oms import DEFAULT_SIGNATURE
+from mlward.errors import ConversionError, InputError, UnsafeModelError
+from mlward.options import Limits, ScanOptions
 from mlward.results import ArtifactResult, ScanReport, ScanSummary
+from mlward.scanning import workers
 from mlward.scanning.engine import Scanner
-from mlward.scanning.safe_load import UnsafeModelError, load, torch_load
 from mlward.storage import remote
 
 if TYPE_CHECKING:
+    from mlward.conversion import ConversionResult
+    from mlward.provenance.tlog import (
+        AppendResult,
+        EvidenceEntry,
+        EvidenceKind,
+        LogVerification,
+        NoteSigner,
+        NoteVerifier,
+        Subject,
+        TransparencyLog,
+    )
     from mlward.provenance.hashing import HashingOptions
     from mlward.provenance.oms import Signer
     from mlward.provenance.verify import SignResult, VerificationResult, Verifier
 
 __all__ = [
+    "AppendResult",
     "ConversionError",
     "ConversionResult",
+    "EvidenceEntry",
+    "EvidenceKind",
+    "LogVerification",
+    "NoteSigner",
+    "NoteVerifier",
+    "Subject",
+    "TransparencyLog",
     "UnsafeModelError",
+    "append_evidence",
     "convert",
     "iter_files",
     "load",
+    "open_log",
     "scan",
     "sign",
     "torch_load",
     "verify",
+    "verify_log",
 ]
 
 # Version-control metadata holds compressed copies of history, not artifacts anyone loads.
@@ -78,19 +98,6 @@ def _automatic_jobs(files: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8, files // (_PARALLEL_FROM // 2)))
 
 
-_worker_scanner: Scanner | None = None
-
-
-def _worker_init(options: ScanOptions) -> None:
-    global _worker_scanner  # noqa: PLW0603 - one scanner per worker process
-    _worker_scanner = Scanner(options)
-
-
-def _worker_scan_batch(paths: list[str]) -> list[ArtifactResult]:
-    assert _worker_scanner is not None
-    return [_worker_scanner.scan_path(path) for path in paths]
-
-
 def scan(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     options: ScanOptions | None = None,
@@ -105,37 +112,10 @@ def scan(
     progress = options.progress
     results: list[ArtifactResult] = []
     jobs = options.jobs or _automatic_jobs(len(files))
-    if jobs > 1 and len(files) > 1:
-        worker_options = ScanOptions(
-            allow=options.allow,
-            limits=options.limits,
-            jobs=1,
-            follow_symlinks=options.follow_symlinks,
-        )
-        # Imported here: it costs a third of start-up, and one-file scans never need it.
-        from concurrent.futures import ProcessPoolExecutor
-
-        # Parsed once here so forked workers inherit the allowlists instead of each parsing them.
-        Scanner(worker_options)
-
-        # Interleaved batches: a directory sorted by kind would otherwise hand one worker all
-        # the slow files; one message per batch keeps the pipe traffic low.
-        count = min(len(files), jobs * 4)
-        batches = [files[start::count] for start in range(count)]
-        ordered: list[ArtifactResult | None] = [None] * len(files)
-        done = 0
-        with ProcessPoolExecutor(
-            jobs, initializer=_worker_init, initargs=(worker_options,)
-        ) as pool:
-            for start, batch_results in enumerate(pool.map(_worker_scan_batch, batches)):
-                for offset, result in enumerate(batch_results):
-                    ordered[start + offset * count] = result
-                done += len(batch_results)
-                if progress is not None and batch_results:
-                    progress(done, len(files), batch_results[-1].path)
-        results = [result for result in ordered if result is not None]
+    scanner = Scanner(options)
+    if jobs > 1 and len(files) > 1 and workers.can_fork():
+        results = workers.scan_parallel(scanner, files, jobs, progress)
     else:
-        scanner = Scanner(options)
         for done, path in enumerate(files, 1):
             results.append(scanner.scan_path(path))
             if progress is not None:
@@ -149,30 +129,140 @@ def scan(
     )
 
 
+# Loading and conversion are imported on first use: a scan never needs them, and start-up time
+# is most of a small scan's time.
+def load(
+    path: str | os.PathLike[str],
+    allow: Iterable[str] = (),
+    *,
+    map_location: Any = None,
+    limits: Limits | None = None,
+) -> Any:
+    """Load a pickle, PyTorch checkpoint, joblib or NumPy file only if it scans clean.
+
+    Raises UnsafeModelError otherwise; nothing from a refused file is imported or run.
+    """
+    from mlward.scanning import safe_load
+
+    return safe_load.load(path, allow, map_location=map_location, limits=limits)
+
+
+def torch_load(
+    path: str | os.PathLike[str],
+    allow: Iterable[str] = (),
+    *,
+    map_location: Any = None,
+    limits: Limits | None = None,
+) -> Any:
+    """``torch.load`` for a checkpoint whose scan is clean; refuses anything else."""
+    from mlward.scanning import safe_load
+
+    return safe_load.torch_load(path, allow, map_location=map_location, limits=limits)
+
+
+def convert(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    allow: Iterable[str] = (),
+    drop_non_tensors: bool = False,
+    limits: Limits | None = None,
+) -> ConversionResult:
+    """Convert a clean PyTorch or scikit-learn file to safetensors or skops, verified."""
+    from mlward import conversion
+
+    return conversion.convert(
+        source, target, allow=allow, drop_non_tensors=drop_non_tensors, limits=limits
+    )
+
+
+def open_log(
+    location: str | os.PathLike[str], *, signer: NoteSigner | None = None
+) -> TransparencyLog:
+    """The evidence log at a SQLite file path (created if missing) or a ``postgresql://`` URL.
+
+    With a signer every append also stores a signed checkpoint, so nothing goes unprotected.
+    """
+    from mlward.provenance.tlog import TransparencyLog
+
+    return TransparencyLog.open(os.fspath(location), signer)
+
+
+def append_evidence(
+    location: str | os.PathLike[str],
+    entries: Iterable[EvidenceEntry],
+    *,
+    signer: NoteSigner | None = None,
+) -> AppendResult:
+    """Append a batch of evidence atomically: every entry lands, in order, or none does."""
+    with open_log(location, signer=signer) as log:
+        return log.append(entries)
+
+
+def verify_log(
+    location: str | os.PathLike[str], verifier: NoteVerifier, *, trusted: str | None = None
+) -> LogVerification:
+    """Recompute the whole log and check it against its signed checkpoints (and ``trusted``,
+    a signed checkpoint kept outside the database, which also catches a rollback)."""
+    with open_log(location) as log:
+        return log.verify(verifier, trusted)
+
+
+# The log's types are imported on first use: they pull in the cryptography package, which a scan
+# never needs.
+_LOG_TYPES = frozenset(
+    {
+        "AppendResult",
+        "EvidenceEntry",
+        "EvidenceKind",
+        "LogVerification",
+        "NoteSigner",
+        "NoteVerifier",
+        "Subject",
+        "TransparencyLog",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOG_TYPES:
+        from mlward.provenance import tlog
+
+        return getattr(tlog, name)
+    raise AttributeError(f"module 'mlward.api' has no attribute {name!r}")
+
+
 def sign(
     model_path: str | os.PathLike[str],
     signer: Signer,
-    signature_path: str | os.PathLike[str] = DEFAULT_SIGNATURE,
+    signature_path: str | os.PathLike[str] | None = None,
     hashing: HashingOptions | None = None,
 ) -> SignResult:
-    """Sign a model file or folder into an OMS bundle (``mlward.provenance.signers``)."""
+    """Sign a model file or folder into an OMS bundle (``mlward.provenance.signers``), written
+    to ``model.sig`` unless ``signature_path`` says otherwise."""
     # Imported on use: cryptography is not needed to scan.
+    from mlward.provenance.oms import DEFAULT_SIGNATURE
     from mlward.provenance.verify import sign_model
 
-    return sign_model(model_path, signer, signature_path, hashing)
+    return sign_model(model_path, signer, signature_path or DEFAULT_SIGNATURE, hashing)
 
 
 def verify(
     model_path: str | os.PathLike[str],
     verifier: Verifier,
-    signature_path: str | os.PathLike[str] = DEFAULT_SIGNATURE,
+    signature_path: str | os.PathLike[str] | None = None,
     hashing: HashingOptions | None = None,
     *,
     ignore_unsigned_files: bool = False,
 ) -> VerificationResult:
     """Verify a model against its OMS bundle; the result says exactly what differs."""
+    from mlward.provenance.oms import DEFAULT_SIGNATURE
     from mlward.provenance.verify import verify_model
 
     return verify_model(
-        model_path, verifier, signature_path, hashing, ignore_unsigned_files=ignore_unsigned_files
+        model_path,
+        verifier,
+        signature_path or DEFAULT_SIGNATURE,
+        hashing,
+        ignore_unsigned_files=ignore_unsigned_files,
     )

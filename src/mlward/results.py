@@ -138,6 +138,8 @@ class ArtifactResult:
 
 @dataclass(frozen=True)
 class ScanSummary:
+    """Counts over every artifact of one scan, and how long it took."""
+
     artifacts: int
     clean: int
     suspicious: int
@@ -165,6 +167,8 @@ class ScanSummary:
 
 @dataclass(frozen=True)
 class ScanReport:
+    """One scan: every artifact's result and the summary; renderers take nothing else."""
+
     tool_version: str
     started_at: str
     artifacts: tuple[ArtifactResult, ...]

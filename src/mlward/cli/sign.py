@@ -103,7 +103,7 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
         _flag(parser, "json", action="store_true", help="print the result as JSON")
 
 
-def register(commands: Any) -> None:
+def add_parser(commands: Any) -> None:
     """Add ``sign`` and ``verify`` to the top-level subparsers."""
     sign = commands.add_parser(
         "sign",

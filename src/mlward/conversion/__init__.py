@@ -14,15 +14,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mlward.errors import MlwardError
+from mlward.errors import ConversionError
 from mlward.options import Limits, ScanOptions
 from mlward.results import Verdict
 from mlward.scanning.engine import Scanner
 from mlward.scanning.safe_load import check
-
-
-class ConversionError(MlwardError):
-    """The source cannot be converted without losing or faking something."""
 
 
 @dataclass(frozen=True)

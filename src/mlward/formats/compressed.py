@@ -5,12 +5,9 @@ Decompression streams with a byte limit and a ratio limit, so a bomb becomes a f
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mlward.storage.blobs import Blob
 
@@ -36,8 +33,7 @@ class UnsupportedCodec(Exception):
 Step = Callable[[bytes, int], tuple[bytes, bytes, bool]]
 
 
-@dataclass(frozen=True)
-class Codec:
+class Codec(NamedTuple):
     name: str
     magic: tuple[bytes, ...]
     make: Callable[[], Step]
@@ -86,11 +82,17 @@ def _drain(d: _Buffered) -> Step:
     return step
 
 
+# bz2 and lzma are imported when a stream needs them: together they cost more start-up time
+# than scanning a small file.
 def _bz2() -> Step:
+    import bz2
+
     return _drain(bz2.BZ2Decompressor())
 
 
 def _lzma() -> Step:
+    import lzma
+
     return _drain(lzma.LZMADecompressor())
 
 
@@ -128,7 +130,12 @@ CODECS: tuple[Codec, ...] = (
 )
 
 
+FIRST_BYTES = frozenset(magic[0] for codec in CODECS for magic in codec.magic)
+
+
 def sniff(head: bytes) -> Codec | None:
+    if not head or head[0] not in FIRST_BYTES:
+        return None
     for codec in CODECS:
         if head.startswith(codec.magic):
             if codec.name == "joblib-zfile" and not _looks_like_zfile(head):

@@ -51,6 +51,8 @@ class GgufError(ValueError):
 
 @dataclass
 class GgufInfo:
+    """What the header and metadata of a GGUF file say, and what is wrong with them."""
+
     version: int
     tensor_count: int
     metadata: dict[str, Any] = field(default_factory=dict)

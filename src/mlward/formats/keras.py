@@ -12,8 +12,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _PRINTABLE = re.compile(rb"[\x20-\x7e]{3,}")
 # Module prefixes of Keras itself (v3 writes "keras.layers", "keras.src...", tf.keras wrote
@@ -30,8 +29,7 @@ _KERAS_MODULES = (
 )
 
 
-@dataclass(frozen=True)
-class KerasObject:
+class KerasObject(NamedTuple):
     """One object the config asks Keras to rebuild, where it sits, and any code it carries."""
 
     path: str

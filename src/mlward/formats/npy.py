@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAGIC = b"\x93NUMPY"
 
@@ -12,8 +12,7 @@ class NpyFormatError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class NpyHeader:
+class NpyHeader(NamedTuple):
     version: tuple[int, int]
     descr: object
     fortran_order: bool

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlward.storage.blobs import Blob
 
@@ -40,8 +40,7 @@ BITS = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with the header; ``hiding`` marks lies, the rest are plain damage."""
 
     message: str

@@ -6,8 +6,7 @@ Needs py7zr (``pip install 'mlward[archives]'``); without it a 7z file is inconc
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlward.storage.blobs import Blob, BlobFile
 
@@ -33,8 +32,7 @@ class SevenZipLimit(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     name: str
     data: bytes
 

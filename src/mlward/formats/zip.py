@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlward.storage.blobs import Blob
 
-_EOCD = b"PK\x05\x06"
+_EOCD = EOCD_MAGIC = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
 _CENTRAL = b"PK\x01\x02"
-_LOCAL = b"PK\x03\x04"
+_LOCAL = LOCAL_MAGIC = b"PK\x03\x04"
 
 
 class ZipFormatError(ValueError):
@@ -28,8 +28,9 @@ class InflateLimit(Exception):
     """A member inflates past the bytes the scan may still spend."""
 
 
-@dataclass(frozen=True)
-class ZipMember:
+# Named tuples rather than dataclasses: a checkpoint has thousands of members, and building
+# a frozen dataclass costs several times more.
+class ZipMember(NamedTuple):
     name: str
     method: int
     compressed_size: int
@@ -60,6 +61,9 @@ def _zip64_extra(extra: bytes, size: int, csize: int, offset: int) -> tuple[int,
             break
         pos += 4 + length
     return size, csize, offset
+
+
+_CENTRAL_ENTRY = struct.Struct("<4sHHHHHHIIIHHHHHII")
 
 
 def read_directory(blob: Blob, max_members: int) -> list[ZipMember]:
@@ -108,29 +112,38 @@ def read_directory(blob: Blob, max_members: int) -> list[ZipMember]:
             _,
             attr,
             offset,
-        ) = struct.unpack_from("<4sHHHHHHIIIHHHHHII", directory, pos)
+        ) = _CENTRAL_ENTRY.unpack_from(directory, pos)
         raw_name = directory[pos + 46 : pos + 46 + name_len]
         extra = directory[pos + 46 + name_len : pos + 46 + name_len + extra_len]
-        size, csize, offset = _zip64_extra(extra, size, csize, offset)
+        if extra_len and 0xFFFFFFFF in (size, csize, offset):
+            size, csize, offset = _zip64_extra(extra, size, csize, offset)
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
         members.append(ZipMember(name, method, csize, size, crc, offset + shift, flags, attr))
         pos += 46 + name_len + extra_len + comment_len
     return members
 
 
-@dataclass(frozen=True)
-class MemberData:
+class MemberData(NamedTuple):
     start: int
     local_name: str
 
 
+_LOCAL_READ = 30 + 226  # the fixed header and any usual name, in one read
+
+
 def locate(blob: Blob, member: ZipMember) -> MemberData:
-    header = blob.read(member.header_offset, 30)
+    offset = member.header_offset
+    header = blob.read(offset, _LOCAL_READ)
     if len(header) < 30 or not header.startswith(_LOCAL):
-        raise ZipFormatError(f"member {member.name!r}: no local header at {member.header_offset}")
-    name_len, extra_len = struct.unpack_from("<HH", header, 26)
-    local_name = blob.read(member.header_offset + 30, name_len).decode("utf-8", "replace")
-    return MemberData(member.header_offset + 30 + name_len + extra_len, local_name)
+        raise ZipFormatError(f"member {member.name!r}: no local header at {offset}")
+    name_len, extra_len = _NAME_EXTRA.unpack_from(header, 26)
+    raw = header[30 : 30 + name_len] if 30 + name_len <= len(header) else b""
+    if len(raw) != name_len:
+        raw = blob.read(offset + 30, name_len)
+    return MemberData(offset + 30 + name_len + extra_len, raw.decode("utf-8", "replace"))
+
+
+_NAME_EXTRA = struct.Struct("<HH")
 
 
 def inflate(data: bytes, expected: int, limit: int) -> bytes:

@@ -1,4 +1,5 @@
-"""Provenance: model hashing, OMS signature bundles, signers and verification.
+"""Provenance: hashing, OMS signature bundles, signers and verification, the transparency log,
+lineage and ML-BOMs.
 
 The public pieces other parts of mlward build on:
 

@@ -9,6 +9,8 @@ from mlward.results import Finding, Location, MemberResult, Severity, verdict_of
 
 @dataclass
 class Collected:
+    """What the scan of one artifact has gathered so far (mutable while it runs)."""
+
     findings: list[Finding] = field(default_factory=list)
     imports: dict[str, None] = field(default_factory=dict)
     members: list[MemberResult] = field(default_factory=list)

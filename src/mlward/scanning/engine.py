@@ -8,6 +8,7 @@ import re
 import stat
 import struct
 import time
+from typing import TYPE_CHECKING
 
 from mlward.errors import InputError
 from mlward.formats import (
@@ -29,13 +30,28 @@ from mlward.results import (
     Verdict,
     verdict_of,
 )
-from mlward.scanning import format_checks
 from mlward.scanning.collect import Collected, codec_missing, incomplete, limit_reached
 from mlward.scanning.pickle_checks import findings_for_stream
 from mlward.scanning.pickle_vm import StreamAnalysis, analyze_reader
 from mlward.scanning.policy import Policy
 from mlward.storage import remote
 from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
+
+if TYPE_CHECKING:
+    from mlward.scanning import format_checks
+
+class _LazyFormatChecks:
+    """format_checks, imported on first use: ONNX, TensorFlow, GGUF and Keras checks are rare
+    in a scan of pickles, and importing them is a large part of start-up time."""
+
+    def __getattr__(self, name: str) -> object:
+        from mlward.scanning import format_checks as module
+
+        return getattr(module, name)
+
+
+if not TYPE_CHECKING:
+    format_checks = _LazyFormatChecks()
 
 _HEAD = 4096
 _READ_WHOLE = 4 << 20
@@ -414,14 +430,14 @@ class Scanner:
         for span in analysis.spans:
             if span.error is None:
                 continue
-            ran_first = span.index > 0 or analysis.imports or analysis.actions
+            ran_first = span.number > 0 or analysis.imports or analysis.actions
             out.findings.append(
                 Finding(
                     "MW190",
                     "Unreadable pickle",
                     Severity.INFO,
                     (
-                        f"Pickle {span.index} stops with {span.error} at byte {span.end}. "
+                        f"Pickle {span.number} stops with {span.error} at byte {span.end}. "
                         + (
                             "The loader raises there too, after running everything before it; "
                             "those parts are reported above."
@@ -429,7 +445,7 @@ class Scanner:
                             else "It cannot be read as a pickle."
                         )
                     ),
-                    Location(path, member, span.end, span.index),
+                    Location(path, member, span.end, span.number),
                     evidence={"error": span.error, "engine": span.engine},
                     incomplete=True,
                     fix="If this file should load, it is damaged; get a fresh copy.",
@@ -554,7 +570,9 @@ class Scanner:
                     )
                 )
                 continue
-            if entry.name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", entry.name):
+            if entry.name.startswith(("/", "\\")) or (
+                ".." in entry.name and ".." in re.split(r"[/\\]", entry.name)
+            ):
                 out.findings.append(
                     Finding(
                         "MW932",
@@ -577,10 +595,25 @@ class Scanner:
                         evidence={"local_name": where.local_name, "central_name": entry.name},
                     )
                 )
+            storage = is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) is not None
+            if entry.method == 0 and (storage or entry.compressed_size <= _TINY_MEMBER):
+                # Fast paths for what every checkpoint is made of: raw tensor bytes, which torch
+                # never unpickles, and tiny text members (version, byteorder, ids).
+                if storage:
+                    head = blob.read(where.start, min(8, entry.compressed_size))
+                    if not _starts_like_a_container(head):
+                        size = max(0, min(entry.compressed_size, blob.size - where.start))
+                        out.members.append(MemberResult(label, _TENSOR_DATA, Verdict.CLEAN, size))
+                        continue
+                else:
+                    data = blob.read(where.start, entry.compressed_size)
+                    if _plain_text(data):
+                        out.members.append(MemberResult(label, _TEXT, Verdict.CLEAN, len(data)))
+                        continue
             data_blob = self._zip_member_blob(blob, entry, where.start, path, label, out)
             if data_blob is None:
                 continue
-            hint = "torch-storage" if is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) else ""
+            hint = "torch-storage" if storage else ""
             if is_keras and entry.name == "config.json":
                 format_checks.check_keras_config(
                     data_blob.read(0, data_blob.size), path, label, out, self.policy
@@ -959,6 +992,8 @@ _GLOBAL_OPCODES = re.compile(rb"[ci][^\n]*\n[^\n]*\n|P[^\n]*\n|[Q\x82\x83\x84\x9
 
 def _starts_like_a_container(head: bytes) -> bool:
     """Could these first bytes begin a pickle, archive or compressed stream?"""
+    if not head or head[0] not in _CONTAINER_FIRST_BYTES:
+        return False  # most tensor data: one set lookup instead of a dozen prefix tests
     return (
         (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
         or zipfmt.sniff(head)
@@ -966,6 +1001,32 @@ def _starts_like_a_container(head: bytes) -> bool:
         or sevenzip.sniff(head)
         or compressed.sniff(head) is not None
     )
+
+
+_CONTAINER_FIRST_BYTES = frozenset(
+    {0x80, zipfmt.LOCAL_MAGIC[0], zipfmt.EOCD_MAGIC[0], npy.MAGIC[0], sevenzip.MAGIC[0]}
+    | compressed.FIRST_BYTES
+)
+
+
+_TINY_MEMBER = 256
+_TENSOR_DATA = ("tensor-data",)
+_TEXT = ("text",)
+# First bytes of every format _scan_blob tells apart from text, and of JSON documents.
+_NOT_PLAIN_FIRST = _CONTAINER_FIRST_BYTES | frozenset(b"GR\x89{[")
+
+
+def _plain_text(data: bytes) -> bool:
+    """Would _scan_blob call these (at most 256) bytes plain text and report nothing?"""
+    if not data or len(data) > _TINY_MEMBER or data[0] in _NOT_PLAIN_FIRST:
+        return False
+    if data[8:9] == b"{" or _CONTROL_BYTES.search(data) or _GLOBAL_OPCODES.search(data):
+        return False  # a safetensors header, a binary format, or something a pickle could be
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.lstrip()[:1] not in ("{", "[")
 
 
 def _could_name_a_global(blob: Blob, head: bytes) -> bool:

@@ -15,6 +15,7 @@ import _pickle
 import codecs
 import contextlib
 import copyreg
+import functools
 import io
 import os
 import pickle
@@ -22,8 +23,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, NamedTuple
 
 try:
     import resource
@@ -34,6 +34,7 @@ from mlward.options import Limits
 from mlward.scanning.policy import Decision, Policy, Trust
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _importable(dotted: str) -> bool:
     """Could the import system resolve this name at all? (Unicode identifiers included.)"""
     return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))
@@ -107,6 +108,7 @@ _KEEP_IDENTITY = frozenset(
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 
 
+_CLOCK_EVERY = 64
 _PERSISTENT_IDS_KEPT = 1  # the first shows what they look like; torch files have thousands
 _ATTRIBUTE_LOOKUPS = frozenset({"builtins.getattr"})
 
@@ -124,8 +126,7 @@ class UnresolvableGlobal(Exception):
     """The real loader would fail to import this name, so the stream ends here for it too."""
 
 
-@dataclass(frozen=True)
-class ImportSeen:
+class ImportSeen(NamedTuple):
     module: str
     name: str
     opcode: str
@@ -139,20 +140,38 @@ class ImportSeen:
         return f"{self.module}.{self.name}"
 
 
-@dataclass
 class _PendingLookup:
-    module: str
-    name: str
-    opcode: str
-    offset: int
-    pickle_index: int
-    remapped_from: str | None
-    static_uses: int = 0
-    dynamic_uses: int = 0
+    __slots__ = (
+        "dynamic_uses",
+        "module",
+        "name",
+        "offset",
+        "opcode",
+        "pickle_index",
+        "remapped_from",
+        "static_uses",
+    )
+
+    def __init__(
+        self,
+        module: str,
+        name: str,
+        opcode: str,
+        offset: int,
+        pickle_index: int,
+        remapped_from: str | None,
+    ) -> None:
+        self.module = module
+        self.name = name
+        self.opcode = opcode
+        self.offset = offset
+        self.pickle_index = pickle_index
+        self.remapped_from = remapped_from
+        self.static_uses = 0
+        self.dynamic_uses = 0
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     """Something the real loader would run: a call, an object creation or an implicit method."""
 
     kind: str  # call | new | setstate | append | extend | add | setitem | persistent-id | ext
@@ -163,32 +182,43 @@ class Action:
     pickle_index: int
 
 
-@dataclass(frozen=True)
-class NestedPayload:
+class NestedPayload(NamedTuple):
     data: bytes
     offset: int
     pickle_index: int
 
 
-@dataclass(frozen=True)
-class PickleSpan:
-    index: int
+class PickleSpan(NamedTuple):
+    number: int  # which pickle of the stream (0 = the first)
     start: int
     end: int
     error: str | None
     engine: str
 
 
-@dataclass
 class StreamAnalysis:
-    imports: list[ImportSeen] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    nested: list[NestedPayload] = field(default_factory=list)
-    spans: list[PickleSpan] = field(default_factory=list)
-    limit: LimitReached | None = None
-    trailing_bytes: int = 0
-    ext_codes: list[tuple[int, int]] = field(default_factory=list)
-    memory_limited: int = 0
+    """Everything one stream's analysis saw, filled in as it reads."""
+
+    __slots__ = (
+        "actions",
+        "ext_codes",
+        "imports",
+        "limit",
+        "memory_limited",
+        "nested",
+        "spans",
+        "trailing_bytes",
+    )
+
+    def __init__(self) -> None:
+        self.imports: list[ImportSeen] = []
+        self.actions: list[Action] = []
+        self.nested: list[NestedPayload] = []
+        self.spans: list[PickleSpan] = []
+        self.limit: LimitReached | None = None
+        self.trailing_bytes = 0
+        self.ext_codes: list[tuple[int, int]] = []
+        self.memory_limited = 0
 
 
 def _summarise(value: Any, budget: int = 160) -> str:
@@ -283,6 +313,9 @@ def _activated(session: _Session) -> Iterator[None]:
 
 
 _GLOBAL_STUBS: dict[tuple[str, str, bool], StubMeta] = {}
+# Stub classes of finished analyses, reused by the next ones (see _Session.release).
+_STUB_POOL: list[StubMeta] = []
+_STUB_POOL_MAX = 8192
 
 
 def _global_stub(module: str, name: str, trusted: bool) -> StubMeta:
@@ -326,14 +359,21 @@ class _Session:
         self.persistent_ids = 0
         self._lookups: dict[str, _PendingLookup] = {}
         self.shared_result = _SHARED_RESULT
+        self._made: list[StubMeta] = []
+        self._ticks = 0  # the first callback reads the clock
 
     # -- helpers -------------------------------------------------------------------------------
     def _offset(self) -> int:
         return self.base + self.reader.tell()
 
     def _check(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise LimitReached("max_seconds", "time limit reached while reading a pickle")
+        # Every callback passes here; reading the clock on each would cost more than the rest
+        # of a typical callback, and 64 callbacks take microseconds.
+        self._ticks -= 1
+        if self._ticks <= 0:
+            self._ticks = _CLOCK_EVERY
+            if time.monotonic() > self.deadline:
+                raise LimitReached("max_seconds", "time limit reached while reading a pickle")
 
     @staticmethod
     def make_stub(
@@ -344,6 +384,18 @@ class _Session:
         call: tuple[str, tuple[Any, ...]] | None = None,
         joblib_wrapper: bool = False,
     ) -> StubMeta:
+        if _STUB_POOL:
+            try:
+                stub = _STUB_POOL.pop()
+            except IndexError:  # another thread took the last one
+                pass
+            else:
+                stub.mw_label = label
+                stub.mw_global = global_name
+                stub.mw_trusted = trusted
+                stub.mw_call = call
+                stub.mw_joblib_wrapper = joblib_wrapper
+                return stub
         return StubMeta(
             "Stub",
             (),
@@ -358,6 +410,38 @@ class _Session:
                 "mw_path": None,
             },
         )
+
+    def make_result_stub(
+        self,
+        label: str,
+        *,
+        trusted: bool,
+        global_name: str | None = None,
+        call: tuple[str, tuple[Any, ...]] | None = None,
+        joblib_wrapper: bool = False,
+    ) -> StubMeta:
+        """A stub that lives only as long as this analysis; release() recycles it."""
+        stub = self.make_stub(
+            label,
+            trusted=trusted,
+            global_name=global_name,
+            call=call,
+            joblib_wrapper=joblib_wrapper,
+        )
+        self._made.append(stub)
+        return stub
+
+    def release(self) -> None:
+        """Return this analysis' stubs to the pool: creating a class costs more than the rest of
+        a small file's analysis, and nothing outside the finished analysis refers to them (the
+        result holds only names and rendered text)."""
+        for stub in self._made:
+            stub.mw_call = None  # drop references into the finished stream's objects
+            stub.mw_state = None
+        room = _STUB_POOL_MAX - len(_STUB_POOL)
+        if room > 0:
+            _STUB_POOL.extend(self._made[:room])
+        self._made = []
 
     def record(self, kind: str, stub: StubMeta, detail: Any) -> None:
         """Note one action; ``detail`` (the arguments) is rendered only for the first of a kind."""
@@ -513,7 +597,7 @@ class _Session:
         if trusted and cls.mw_global not in _KEEP_IDENTITY:
             # Most results are never looked at again: share one stub instead of a class each.
             return self.shared_result
-        return self.make_stub(
+        return self.make_result_stub(
             f"{cls.mw_label}(…)",
             trusted=trusted,
             call=(cls.mw_label, args),
@@ -610,10 +694,7 @@ def _dtype_facts(dtype: Any) -> tuple[int, bool]:
     if not isinstance(spec, str) or not spec:
         raise ValueError("unreadable dtype in joblib array wrapper")
     state = dtype.mw_state
-    kind = spec[0]
-    digits = "".join(ch for ch in spec[1:] if ch.isdigit())
-    size = int(digits) if digits else 0
-    has_object = kind == "O"
+    size, has_object = _spec_facts(spec)
     if isinstance(state, tuple) and len(state) >= 8:
         if isinstance(state[5], int) and state[5] > 0:
             size = state[5]
@@ -622,6 +703,13 @@ def _dtype_facts(dtype: Any) -> tuple[int, bool]:
     if size <= 0 and not has_object:
         raise ValueError(f"cannot size dtype {spec!r}")
     return size, has_object
+
+
+@functools.lru_cache(maxsize=256)
+def _spec_facts(spec: str) -> tuple[int, bool]:
+    # A joblib file repeats a handful of dtype strings ("f8", "i8", ...) once per array.
+    digits = "".join(ch for ch in spec[1:] if ch.isdigit())
+    return (int(digits) if digits else 0), spec[0] == "O"
 
 
 def _literal_bytes(value: Any, depth: int = 0) -> bytes | None:
@@ -729,7 +817,7 @@ class _PyUnpickler(pickle._Unpickler):
             return
         # Unregistered here, but a loader that registered it would import something: stand in.
         self.append(
-            session.make_stub(
+            session.make_result_stub(
                 f"<extension code {code}>", trusted=False, global_name=f"<ext {code}>"
             )
         )
@@ -860,9 +948,12 @@ def analyze_reader(
 ) -> StreamAnalysis:
     """Like analyze_stream, over ``size`` bytes of a seekable reader positioned at ``start``."""
     session = _Session(policy, limits, deadline, reader, start, size)
-    with _activated(session):
-        _analyze_all(session, reader, start, size, max_pickles)
-    session.finish()
+    try:
+        with _activated(session):
+            _analyze_all(session, reader, start, size, max_pickles)
+        session.finish()
+    finally:
+        session.release()
     return session.result
 
 
@@ -923,9 +1014,13 @@ def analyze_records(
         session.last_value = None
         return value
 
-    with _activated(session):
-        _read_records(load, reader, session, kind, element_sizes)
-    session.finish()
+    try:
+        with _activated(session):
+            _read_records(load, reader, session, kind, element_sizes)
+        session.finish()
+    finally:
+        session.last_value = None
+        session.release()
     return session.result
 
 

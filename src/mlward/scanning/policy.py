@@ -10,9 +10,8 @@ from __future__ import annotations
 import enum
 import functools
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlward.errors import PolicyError
 
@@ -36,16 +35,14 @@ class Trust(enum.Enum):
     DANGEROUS = "dangerous"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     trust: Trust
     reason: str
     category: str | None = None
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class _Lists:
+class _Lists(NamedTuple):
     allowed: Mapping[str, tuple[str, str]]
     denied_names: Mapping[str, tuple[str, str]]
     denied_modules: Mapping[str, tuple[str, str]]
@@ -57,6 +54,8 @@ def _text(path: str) -> str:
 
 
 def _read_toml(name: str, text: str) -> dict[str, object]:
+    import tomllib  # only when regenerating the compiled lists: it costs start-up time
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -85,13 +84,11 @@ def _names(entry: Mapping[str, object], key: str, name: str) -> list[str]:
     return values
 
 
-@functools.cache
-def _packaged_lists() -> _Lists:
+def read_packaged_lists() -> _Lists:
+    """Parse the packaged TOML files, the reviewed source of every entry."""
     allowed: dict[str, tuple[str, str]] = {}
     denied_names: dict[str, tuple[str, str]] = {}
     denied_modules: dict[str, tuple[str, str]] = {}
-    # Plain paths, not importlib.resources: the data ships inside the package, and start-up time
-    # matters for one-file scans in CI.
     package = os.path.dirname(__file__)
     folder = os.path.join(package, "allowlists")
     for name in sorted(os.listdir(folder)):
@@ -117,6 +114,47 @@ def _packaged_lists() -> _Lists:
         for module in _names(entry, "modules", "denylist.toml"):
             denied_modules[module] = (reason, category)
     return _Lists(allowed, denied_names, denied_modules)
+
+
+COMPILED_MODULE = os.path.join(os.path.dirname(__file__), "_policy_data.py")
+
+
+def compiled_lists_source(lists: _Lists) -> str:
+    """The Python module that holds ``lists``: scans import it (its .pyc loads in well under a
+    millisecond; parsing the TOML takes longer than scanning a small file)."""
+    lines = [
+        '"""GENERATED from allowlists/*.toml and denylist.toml by scripts/compile_policy_data.py;',
+        'do not edit. tests/test_policy_data.py fails when it is out of date."""',
+        "",
+        "# ruff: noqa: E501",
+    ]
+    for field in ("allowed", "denied_names", "denied_modules"):
+        mapping: Mapping[str, tuple[str, str]] = getattr(lists, field)
+        table = sorted(set(mapping.values()))
+        index = {value: number for number, value in enumerate(table)}
+        lines.append(f"{field.upper()}_REASONS: tuple[tuple[str, str], ...] = (")
+        lines += [f"    {value!r}," for value in table]
+        lines.append(")")
+        lines.append(f"{field.upper()}: dict[str, int] = {{")
+        lines += [f"    {name!r}: {index[mapping[name]]}," for name in sorted(mapping)]
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+@functools.cache
+def _packaged_lists() -> _Lists:
+    try:
+        from mlward.scanning import _policy_data as data
+    except ImportError as exc:
+        raise PolicyError(
+            f"the compiled policy data is missing: {exc}",
+            fix="Reinstall mlward, or run scripts/compile_policy_data.py in a source tree.",
+        ) from exc
+    return _Lists(
+        {name: data.ALLOWED_REASONS[i] for name, i in data.ALLOWED.items()},
+        {name: data.DENIED_NAMES_REASONS[i] for name, i in data.DENIED_NAMES.items()},
+        {name: data.DENIED_MODULES_REASONS[i] for name, i in data.DENIED_MODULES.items()},
+    )
 
 
 class Policy:
@@ -212,3 +250,4 @@ def _walks_dunders(module: str, name: str) -> bool:
     # no producer ever pickles by reference.
     segments = [*module.split("."), *name.split(".")]
     return any(s.startswith("__") and s.endswith("__") and s not in _DUNDER_SAFE for s in segments)
+

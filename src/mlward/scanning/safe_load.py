@@ -18,38 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from mlward.errors import InputError, MlwardError
+from mlward.errors import InputError, UnsafeModelError
 from mlward.formats import compressed, npy
 from mlward.options import Limits, ScanOptions
 from mlward.results import ArtifactResult, Severity, Verdict
 from mlward.scanning.engine import Scanner
 from mlward.scanning.pickle_vm import _remap
 from mlward.scanning.policy import Policy, Trust
-
-
-class UnsafeModelError(MlwardError):
-    """The file is not clean under the allowlist; nothing from it was loaded."""
-
-    def __init__(self, path: str, untrusted: tuple[str, ...], problems: tuple[str, ...]) -> None:
-        lines = [f"refused to load {path}: the scan did not call it clean"]
-        lines += [f"  untrusted global: {name}" for name in untrusted]
-        lines += [f"  {problem}" for problem in problems]
-        if untrusted and not problems:
-            fix = (
-                f"If you trust the code that defines them, pass allow={untrusted!r} "
-                f"(or --allow {' --allow '.join(untrusted)} on the command line)."
-            )
-        elif untrusted:
-            fix = (
-                f"allow={untrusted!r} would admit the globals, but the other problems listed "
-                "cannot be allowed: do not load this file."
-            )
-        else:
-            fix = "Do not load this file; get the model from a source you trust."
-        super().__init__("\n".join(lines), fix=fix)
-        self.path = path
-        self.untrusted = untrusted
-        self.problems = problems
 
 
 def _read(path: str | os.PathLike[str], limits: Limits) -> tuple[str, bytes]:
