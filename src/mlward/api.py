@@ -18,6 +18,8 @@ from mlward.storage import remote
 
 if TYPE_CHECKING:
     from mlward.conversion import ConversionResult
+    from mlward.provenance.hashing import HashingOptions
+    from mlward.provenance.oms import Signer
     from mlward.provenance.tlog import (
         AppendResult,
         EvidenceEntry,
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
         Subject,
         TransparencyLog,
     )
-    from mlward.provenance.hashing import HashingOptions
-    from mlward.provenance.oms import Signer
     from mlward.provenance.verify import SignResult, VerificationResult, Verifier
 
 __all__ = [
