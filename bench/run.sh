@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: mlward vs picklescan / modelscan / fickling / modelaudit (bench/scan_bench.py),
-# then the differential fuzz run if bench/fuzz_differential.py exists, then the transparency log
-# (bench/log_bench.py: appends/s, proof times at 1,000,000 entries, SQLite and PostgreSQL).
+# then mlward vs model_signing (bench/sign_bench.py), then the differential fuzz run if
+# bench/fuzz_differential.py exists, then the transparency log (bench/log_bench.py: appends/s,
+# proof times at 1,000,000 entries, SQLite and PostgreSQL).
 # Extra arguments go to scan_bench.py, e.g. `bash bench/run.sh --datasets dense.pkl`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,10 @@ PY=.venv/bin/python
 
 "$PY" bench/scan_bench.py "$@"
 status=$?
+
+"$PY" bench/sign_bench.py
+sign=$?
+if [ "$sign" -ne 0 ] && [ "$status" -eq 0 ]; then status=$sign; fi
 
 if [ -f bench/fuzz_differential.py ]; then
   "$PY" bench/fuzz_differential.py --cases 1000000

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from mlward.api import convert, load, scan, torch_load
+    from mlward.api import convert, load, scan, sign, torch_load, verify
     from mlward.errors import ConversionError, UnsafeModelError
     from mlward.options import Limits, ScanOptions
     from mlward.results import (
@@ -35,7 +35,9 @@ _EXPORTS = {
     "convert": "mlward.api",
     "load": "mlward.api",
     "scan": "mlward.api",
+    "sign": "mlward.api",
     "torch_load": "mlward.api",
+    "verify": "mlward.api",
 }
 
 __all__ = [
@@ -53,7 +55,9 @@ __all__ = [
     "convert",
     "load",
     "scan",
+    "sign",
     "torch_load",
+    "verify",
 ]
 
 

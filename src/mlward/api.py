@@ -18,6 +18,8 @@ from mlward.storage import remote
 
 if TYPE_CHECKING:
     from mlward.conversion import ConversionResult
+    from mlward.provenance.hashing import HashingOptions
+    from mlward.provenance.oms import Signer
     from mlward.provenance.tlog import (
         AppendResult,
         EvidenceEntry,
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
         Subject,
         TransparencyLog,
     )
+    from mlward.provenance.verify import SignResult, VerificationResult, Verifier
 
 __all__ = [
     "AppendResult",
@@ -47,7 +50,9 @@ __all__ = [
     "load",
     "open_log",
     "scan",
+    "sign",
     "torch_load",
+    "verify",
     "verify_log",
 ]
 
@@ -225,3 +230,39 @@ def __getattr__(name: str) -> Any:
 
         return getattr(tlog, name)
     raise AttributeError(f"module 'mlward.api' has no attribute {name!r}")
+
+
+def sign(
+    model_path: str | os.PathLike[str],
+    signer: Signer,
+    signature_path: str | os.PathLike[str] | None = None,
+    hashing: HashingOptions | None = None,
+) -> SignResult:
+    """Sign a model file or folder into an OMS bundle (``mlward.provenance.signers``), written
+    to ``model.sig`` unless ``signature_path`` says otherwise."""
+    # Imported on use: cryptography is not needed to scan.
+    from mlward.provenance.oms import DEFAULT_SIGNATURE
+    from mlward.provenance.verify import sign_model
+
+    return sign_model(model_path, signer, signature_path or DEFAULT_SIGNATURE, hashing)
+
+
+def verify(
+    model_path: str | os.PathLike[str],
+    verifier: Verifier,
+    signature_path: str | os.PathLike[str] | None = None,
+    hashing: HashingOptions | None = None,
+    *,
+    ignore_unsigned_files: bool = False,
+) -> VerificationResult:
+    """Verify a model against its OMS bundle; the result says exactly what differs."""
+    from mlward.provenance.oms import DEFAULT_SIGNATURE
+    from mlward.provenance.verify import verify_model
+
+    return verify_model(
+        model_path,
+        verifier,
+        signature_path or DEFAULT_SIGNATURE,
+        hashing,
+        ignore_unsigned_files=ignore_unsigned_files,
+    )

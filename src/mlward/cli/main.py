@@ -29,7 +29,7 @@ _FAIL_ON = {"suspicious": Verdict.SUSPICIOUS, "malicious": Verdict.MALICIOUS}
 
 
 # Commands that live in modules of their own, each with add_parser(commands) and run(args).
-_COMMAND_MODULES = {"log": "mlward.cli.log"}
+_COMMAND_MODULES = {"log": "mlward.cli.log", "sign": "mlward.cli.sign", "verify": "mlward.cli.sign"}
 _COMMANDS = frozenset({"scan", "convert", *_COMMAND_MODULES})
 
 
@@ -46,9 +46,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_scan(commands)
     if only in (None, "convert"):
         _add_convert(commands)
-    for name, module in _COMMAND_MODULES.items():
-        if only in (None, name):
-            importlib.import_module(module).add_parser(commands)
+    for module in dict.fromkeys(
+        module for name, module in _COMMAND_MODULES.items() if only in (None, name)
+    ):
+        importlib.import_module(module).add_parser(commands)
     return parser
 
 
