@@ -227,3 +227,23 @@ def test_signing_reads_every_byte(
     reads = _count_reads(monkeypatch)
     result = sign_model(model, KeySigner(new_key()), tmp_path / "model.sig")
     assert sorted(reads) == sorted(result.manifest.digests())
+
+
+def test_file_changing_while_hashed_is_an_error(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fstat = os.fstat
+    calls = {"n": 0}
+
+    def growing(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:  # the check after reading sees another size
+            fields = list(st)
+            fields[6] += 1  # st_size
+            return os.stat_result(fields)
+        return st
+
+    monkeypatch.setattr(hashing.os, "fstat", growing)
+    with pytest.raises(HashingError, match="changed while it was being hashed"):
+        hash_model(model, HashingOptions(jobs=1, cache=False))

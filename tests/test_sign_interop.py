@@ -376,3 +376,35 @@ def test_model_signing_0_2_bundles_still_verify(pki: Pki, model: Path, tmp_path:
         )
         == 1
     )
+
+
+def test_single_file_and_unicode_names_both_ways(pki: Pki, tmp_path: Path) -> None:
+    folder = tmp_path / "unicode"
+    folder.mkdir()
+    (folder / "模型.bin").write_bytes(b"weights")
+    (folder / "space name.txt").write_text("x")
+    single = folder / "模型.bin"
+    for model in (folder, single):
+        ours, theirs = tmp_path / "ours.sig", tmp_path / "theirs.sig"
+        assert (
+            main(
+                ["sign", "key", "--private-key", str(pki.key), "--signature", str(ours), str(model)]
+            )
+            == 0
+        )
+        _ok(reference("verify", "key", "--public_key", pki.public, "--signature", ours, model))
+        _ok(reference("sign", "key", "--private_key", pki.key, "--signature", theirs, model))
+        assert (
+            main(
+                [
+                    "verify",
+                    "key",
+                    "--public-key",
+                    str(pki.public),
+                    "--signature",
+                    str(theirs),
+                    str(model),
+                ]
+            )
+            == 0
+        )

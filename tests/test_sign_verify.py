@@ -464,6 +464,13 @@ def test_sign_statement_for_other_attestations(pki: Pki, tmp_path: Path) -> None
     bundle.write(path)
     verified = KeyVerifier.from_file(pki.public).verify_bundle(read_bundle(path))
     assert json.loads(verified.payload) == statement
+    from mlward.provenance.errors import VerificationFailure
+    from mlward.provenance.verify import verify_statement
+
+    checked = verify_statement(path, KeyVerifier.from_file(pki.public))
+    assert checked.statement == statement and checked.signer.startswith("key ")
+    with pytest.raises(VerificationFailure, match="untrusted signer"):
+        verify_statement(path, KeyVerifier.from_file(pki.other_public))
     with pytest.raises(Exception, match="predicateType"):
         manifest_from_statement(statement)
 

@@ -3,9 +3,13 @@ lineage and ML-BOMs.
 
 The public pieces other parts of mlward build on:
 
-- ``hashing.hash_model`` -> ``manifest.Manifest`` (``root_digest``, ``file_digests``);
-- ``oms.sign_statement`` signs any in-toto statement into a Sigstore bundle with a DSSE envelope;
-- ``verify.verify_model`` checks a model against a bundle and says exactly what differs.
+- ``hashing.hash_model`` -> ``manifest.Manifest`` (``root_digest_hex``, ``digests()``), and the
+  shortcuts ``hashing.root_digest`` and ``hashing.file_digests``;
+- ``oms.sign_statement`` signs any in-toto statement into a Sigstore bundle with a DSSE
+  envelope, with the signers of ``signers`` (``KeySigner``, ``CertificateSigner``,
+  ``SigstoreSigner``); ``verify.verify_statement`` checks one and returns it;
+- ``verify.sign_model`` / ``verify.verify_model`` sign a model and verify it, saying exactly what
+  differs (``VerificationResult``).
 """
 
 from __future__ import annotations

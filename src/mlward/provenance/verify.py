@@ -218,3 +218,28 @@ def verify_model(
             changed=changed,
         )
     return replace(found, ok=True)
+
+
+@dataclass(frozen=True)
+class VerifiedStatement:
+    """An in-toto statement whose signature held, and who signed it."""
+
+    statement: dict[str, object]
+    signer: str
+
+
+def verify_statement(
+    signature_path: str | os.PathLike[str], verifier: Verifier
+) -> VerifiedStatement:
+    """Check any signed in-toto statement (lineage, ML-BOM, model signature) and return it.
+
+    Raises ``VerificationFailure`` (``kind`` says why) when the signature does not hold and
+    ``BundleFormatError`` when the file is not a DSSE bundle of an in-toto statement.
+    """
+    verified = verifier.verify_bundle(read_bundle(signature_path))
+    if verified.payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise BundleFormatError(
+            f"the envelope carries {verified.payload_type}, not an in-toto statement",
+            fix="Sign an in-toto Statement v1.",
+        )
+    return VerifiedStatement(parse_statement(verified.payload), verified.signer)
