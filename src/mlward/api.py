@@ -89,7 +89,7 @@ def iter_files(
 
 
 # Below this many files, starting worker processes costs more than it saves.
-_PARALLEL_FROM = 200
+_PARALLEL_FROM = 64
 
 
 def _automatic_jobs(files: int) -> int:

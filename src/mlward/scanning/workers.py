@@ -38,7 +38,8 @@ def scan_parallel(
     scanner: Scanner, files: Sequence[str], jobs: int, progress: Progress | None
 ) -> list[ArtifactResult]:
     """Results in the order of ``files``, scanned by ``jobs`` processes (this one included)."""
-    size = max(1, min(32, len(files) // (jobs * 8)), -(-len(files) // _MAX_BATCHES))
+    # Small batches keep the last ones short, so no process waits long for another at the end.
+    size = max(1, min(16, len(files) // (jobs * 8)), -(-len(files) // _MAX_BATCHES))
     batches = [files[start : start + size] for start in range(0, len(files), size)]
     results: list[list[ArtifactResult] | None] = [None] * len(batches)
     done = 0
