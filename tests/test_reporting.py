@@ -18,6 +18,7 @@ import pytest
 from jsonschema import Draft4Validator, Draft202012Validator, ValidationError
 
 from mlward.reporting import RENDERERS, load_report_schema, render_json, render_sarif, render_text
+from mlward.reporting.json_report import report_to_dict
 from mlward.reporting.sarif import artifact_uri
 from mlward.results import (
     SCHEMA_VERSION,
@@ -557,3 +558,21 @@ def test_text_renders_odd_evidence() -> None:
     assert 'nan="nan"' in text
     assert 'object="<opaque>"' in text
     assert "none=null" in text
+
+
+def test_json_text_is_the_report_data_exactly() -> None:
+    # render_json writes member lists by template for speed; it must say what the data says.
+    odd = _odd_report()
+    members = (
+        MemberResult('we"ird\\name/ünï\u2028code\udcff', ("tensor-data",), Verdict.CLEAN, 12),
+        MemberResult("archive/data.pkl", ("pickle", "x"), Verdict.SUSPICIOUS, None),
+        MemberResult("", (), Verdict.INCONCLUSIVE, 0),
+    )
+    with_members = _report(replace(_artifact("m.pt", ("pytorch-zip",)), members=members))
+    for report in (SAMPLE, odd, with_members):
+        assert json.loads(render_json(report)) == json.loads(
+            json.dumps(report_to_dict(report), ensure_ascii=True)
+        )
+        rows = {row.rstrip(",") for row in render_json(report).split("\n")}
+        for artifact in report_to_dict(report)["artifacts"]:
+            assert f"    {json.dumps(artifact, ensure_ascii=True)}" in rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from mlward.reporting._common import normalise_evidence
@@ -33,12 +34,15 @@ def render_json(report: ScanReport) -> str:
     json.dumps with ``indent`` runs the pure-Python encoder, which takes longer than scanning
     a thousand small files; compact pieces use the C encoder and still diff line by line.
     """
-    data = report_to_dict(report)
-    artifacts = data.pop("artifacts")
+    data = report_to_dict(report, with_artifacts=False)
     lines = [f"  {_dumps(key)}: {_dumps(value)}," for key, value in data.items()]
-    rows = ",\n".join(f"    {_dumps(artifact)}" for artifact in artifacts)
+    rows = ",\n".join(f"    {_artifact_json(artifact)}" for artifact in report.artifacts)
     body = f'  "artifacts": [\n{rows}\n  ]' if rows else '  "artifacts": []'
     return "{\n" + "\n".join(lines) + "\n" + body + "\n}\n"
+
+
+def _string(text: str) -> str:
+    return encode_basestring_ascii(text)  # what json.dumps writes for a str with ensure_ascii
 
 
 def _dumps(value: Any) -> str:
@@ -46,16 +50,33 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, allow_nan=False)
 
 
-def report_to_dict(report: ScanReport) -> dict[str, Any]:
+def _artifact_json(artifact: ArtifactResult) -> str:
+    """``_dumps(_artifact(artifact))``, with the member list (thousands of entries in a
+    checkpoint) written by a template instead of built as dicts and encoded: the same text,
+    in a third of the time."""
+    head = _artifact(artifact, with_lists=False)
+    members = ", ".join(
+        f'{{"member": {_string(m.member)}, "formats": {_dumps(m.formats)}, '
+        f'"verdict": "{_VERDICT_VALUES[m.verdict]}", '
+        f'"size": {"null" if m.size is None else m.size}}}'
+        for m in artifact.members
+    )
+    findings = _dumps([_finding(finding) for finding in artifact.findings])
+    return f'{_dumps(head)[:-1]}, "members": [{members}], "findings": {findings}}}'
+
+
+def report_to_dict(report: ScanReport, *, with_artifacts: bool = True) -> dict[str, Any]:
     """The report as plain JSON data, keys in a fixed order so output is stable."""
-    return {
+    data: dict[str, Any] = {
         "schema_version": report.schema_version,
         "tool": {"name": "mlward", "version": report.tool_version},
         "started_at": report.started_at,
         "verdict": report.verdict.value,
         "summary": _summary(report.summary),
-        "artifacts": [_artifact(artifact) for artifact in report.artifacts],
     }
+    if with_artifacts:
+        data["artifacts"] = [_artifact(artifact) for artifact in report.artifacts]
+    return data
 
 
 def _summary(summary: ScanSummary) -> dict[str, Any]:
@@ -70,8 +91,8 @@ def _summary(summary: ScanSummary) -> dict[str, Any]:
     }
 
 
-def _artifact(artifact: ArtifactResult) -> dict[str, Any]:
-    return {
+def _artifact(artifact: ArtifactResult, *, with_lists: bool = True) -> dict[str, Any]:
+    data = {
         "path": artifact.path,
         "formats": artifact.formats,
         "verdict": _VERDICT_VALUES[artifact.verdict],
@@ -79,9 +100,11 @@ def _artifact(artifact: ArtifactResult) -> dict[str, Any]:
         "duration_s": artifact.duration_s,
         "imports": artifact.imports,
         "untrusted_imports": artifact.untrusted_imports,
-        "members": [_member(member) for member in artifact.members],
-        "findings": [_finding(finding) for finding in artifact.findings],
     }
+    if with_lists:
+        data["members"] = [_member(member) for member in artifact.members]
+        data["findings"] = [_finding(finding) for finding in artifact.findings]
+    return data
 
 
 def _member(member: MemberResult) -> dict[str, Any]:
