@@ -16,13 +16,14 @@ import collections
 import io
 import pickle
 import random
+import resource
 import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
 from mlward.options import Limits
-from mlward.scanning.pickle_vm import _memory_budget, analyze_stream
+from mlward.scanning.pickle_vm import _cap_memory, analyze_stream
 from mlward.scanning.policy import Policy
 
 SAFE_REAL: dict[tuple[str, str], Any] = {
@@ -79,13 +80,16 @@ def reference_globals(data: bytes) -> set[tuple[str, str]]:
     for cls in (_RefC, _RefPy):
         unpickler = cls(io.BytesIO(data))
         unpickler.seen = []
+        # The same cap the scanner uses: a mutated LONG_BINPUT index would otherwise make the
+        # reference itself allocate tens of GB.
+        restore = _cap_memory(256 << 20)
         try:
-            # The same cap the scanner uses: a mutated LONG_BINPUT index would otherwise make
-            # the reference itself allocate tens of GB.
-            with _memory_budget(256 << 20):
-                unpickler.load()
+            unpickler.load()
         except Exception:
             pass
+        finally:
+            if restore is not None:
+                resource.setrlimit(resource.RLIMIT_AS, restore)
         seen.update(unpickler.seen)
     return seen
 

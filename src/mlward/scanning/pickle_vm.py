@@ -13,7 +13,6 @@ from __future__ import annotations
 import _compat_pickle
 import _pickle
 import codecs
-import contextlib
 import copyreg
 import functools
 import io
@@ -22,7 +21,7 @@ import pickle
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, BinaryIO, ClassVar, NamedTuple
 
 try:
@@ -301,15 +300,24 @@ def _active() -> _Session:
     return session
 
 
-@contextlib.contextmanager
-def _activated(session: _Session) -> Iterator[None]:
-    """Stubs are shared between scans; calls on them reach the session analysing right now."""
-    previous = getattr(_ACTIVE, "session", None)
-    _ACTIVE.session = session
-    try:
-        yield
-    finally:
-        _ACTIVE.session = previous
+class _Activated:
+    """Stubs are shared between scans; calls on them reach the session analysing right now.
+
+    A class rather than a generator-based context manager: it is entered once per stream, and
+    the generator machinery cost more than analysing a small pickle."""
+
+    __slots__ = ("previous", "session")
+
+    def __init__(self, session: _Session) -> None:
+        self.session = session
+        self.previous: _Session | None = None
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_ACTIVE, "session", None)
+        _ACTIVE.session = self.session
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE.session = self.previous
 
 
 _GLOBAL_STUBS: dict[tuple[str, str, bool], StubMeta] = {}
@@ -854,29 +862,23 @@ def _address_space_bytes() -> int:
 _PAGE_SIZE = resource.getpagesize() if resource is not None else 4096
 
 
-@contextlib.contextmanager
-def _memory_budget(extra: int) -> Iterator[None]:
-    """Cap the address space while an unpickler runs, so memo bombs raise MemoryError."""
+def _cap_memory(extra: int) -> tuple[int, int] | None:
+    """Cap the address space for the unpickler about to run, so memo bombs raise MemoryError;
+    returns the limits to restore afterwards (None when nothing was changed)."""
     if resource is None:
-        yield
-        return
+        return None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     try:
         current = _address_space_bytes()
     except (OSError, ValueError, IndexError):
-        yield
-        return
+        return None
     cap = current + extra
     if soft != resource.RLIM_INFINITY and soft <= cap:
-        yield
-        return
+        return None
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    return soft, hard
 
 
 def _run_one(session: _Session, reader: BinaryIO, index: int) -> PickleSpan:
@@ -884,8 +886,12 @@ def _run_one(session: _Session, reader: BinaryIO, index: int) -> PickleSpan:
     budget = min(
         session.limits.max_memory_bytes, max(256 << 20, 32 * (session.total + session.base))
     )
-    with _memory_budget(budget):
+    restore = _cap_memory(budget)
+    try:
         return _run_one_unguarded(session, reader, index)
+    finally:
+        if restore is not None and resource is not None:
+            resource.setrlimit(resource.RLIMIT_AS, restore)
 
 
 def _run_one_unguarded(session: _Session, reader: BinaryIO, index: int) -> PickleSpan:
@@ -968,7 +974,7 @@ def analyze_reader(
     session = _Session(policy, limits, deadline, reader, start, size)
     session.describe_persistent_ids = not persistent_ids_expected
     try:
-        with _activated(session):
+        with _Activated(session):
             _analyze_all(session, reader, start, size, max_pickles)
         session.finish()
     finally:
@@ -1034,7 +1040,7 @@ def analyze_records(
         return value
 
     try:
-        with _activated(session):
+        with _Activated(session):
             _read_records(load, reader, session, kind, element_sizes)
         session.finish()
     finally:
