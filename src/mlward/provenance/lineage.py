@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mlward import __version__
 from mlward.errors import InputError, LogError, OptionsError
 from mlward.provenance.errors import (
     CONTENT_MISMATCH,
@@ -122,9 +121,7 @@ class CodeRevision:
 def _size(manifest: Manifest, path: str) -> int:
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(
-        os.path.getsize(os.path.join(path, *rel.split("/"))) for rel in manifest.paths()
-    )
+    return sum(os.path.getsize(os.path.join(path, *rel.split("/"))) for rel in manifest.paths())
 
 
 def hash_input(path: str, role: str, hashing: HashingOptions | None = None) -> Input:
@@ -391,6 +388,7 @@ def build_statement(
     *,
     run_id: str,
     packages: Sequence[str] = (),
+    tool_version: str = "",
 ) -> dict[str, Any]:
     """The in-toto statement with the SLSA Provenance v1 predicate (pure: no I/O)."""
     external: dict[str, Any] = {
@@ -418,7 +416,7 @@ def build_statement(
         metadata["startedOn"] = run.started_on
     metadata["finishedOn"] = run.finished_on or _now()
     run_details: dict[str, Any] = {
-        "builder": {"id": run.builder_id, "version": {"mlward": __version__}},
+        "builder": {"id": run.builder_id, "version": {"mlward": tool_version}},
         "metadata": metadata,
     }
     if run.metrics:
@@ -452,6 +450,8 @@ def record(
     signer: Signer,
     output_path: str | os.PathLike[str] = DEFAULT_PROVENANCE,
     hashing: HashingOptions | None = None,
+    *,
+    tool_version: str = "",
 ) -> ProvenanceRecord:
     """Hash the model and every input, sign the provenance statement, write the bundle.
 
@@ -470,7 +470,14 @@ def record(
     run_id = run.run_id or str(uuid.uuid4())
     packages = environment_packages() if run.environment else ()
     statement = build_statement(
-        run, model, datasets, base, code, run_id=run_id, packages=packages
+        run,
+        model,
+        datasets,
+        base,
+        code,
+        run_id=run_id,
+        packages=packages,
+        tool_version=tool_version,
     )
     bundle = sign_statement(statement, signer)
     bundle.write(output)
