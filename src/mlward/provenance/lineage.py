@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlward.errors import InputError, LogError, OptionsError
 from mlward.provenance.errors import (
@@ -52,8 +52,11 @@ from mlward.provenance.oms import (
     read_bundle,
     sign_statement,
 )
-from mlward.provenance.signers import Verified
 from mlward.provenance.tlog.entry import EvidenceEntry, EvidenceKind, Subject
+
+if TYPE_CHECKING:
+    # Only a type: importing the signers would load the cryptography package.
+    from mlward.provenance.signers import Verified
 
 SLSA_PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # Names what externalParameters and internalParameters mean (SLSA's buildType).
