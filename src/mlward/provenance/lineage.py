@@ -360,7 +360,8 @@ class ProvenanceRecord:
             f"  model     {self.model_name} sha256:{self.root_digest}",
         ]
         lines += [
-            f"  dataset   {d.name} sha256:{d.digest} ({d.files} files)" for d in self.datasets
+            f"  dataset   {d.name} sha256:{d.digest} ({d.files} file{'s' * (d.files != 1)})"
+            for d in self.datasets
         ]
         if self.base_model:
             lines.append(f"  base      {self.base_model.name} sha256:{self.base_model.digest}")
