@@ -317,3 +317,21 @@ def test_missing_extra_names_it(model: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(builtins, "__import__", no_cyclonedx)
     with pytest.raises(MissingExtraError, match=r"mlward\[bom\]"):
         api.bom(model)
+
+
+def test_scan_loads_neither_cyclonedx_nor_cryptography(model: Path) -> None:
+    """Scan start-up time is measured: the BOM and lineage code stays out of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mlward.cli.main import main\n"
+        f"main(['scan', {str(model)!r}])\n"
+        "heavy = ('cyclonedx', 'packageurl', 'cryptography', 'mlward.provenance')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
