@@ -335,3 +335,17 @@ def test_scan_loads_neither_cyclonedx_nor_cryptography(model: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_model_ignore_paths_do_not_touch_datasets(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights")
+    (folder / "model.sig").write_text("{}")
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "model.sig").write_text("a dataset file that happens to share the name")
+    options = hashing.HashingOptions(ignore_paths=("model.sig",))
+    result = api.bom(folder, datasets=[data], hashing=options)
+    assert result.root_digest == hashing.root_digest(folder, options)
+    assert result.datasets[0].digest == hashing.root_digest(data)

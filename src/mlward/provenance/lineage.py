@@ -132,7 +132,8 @@ def hash_input(path: str, role: str, hashing: HashingOptions | None = None) -> I
     if not os.path.lexists(path):
         flag = "--dataset" if role == DATASET else "--base-model"
         raise InputError(f"{path}: no such file or directory", fix=f"Check the {flag} path.")
-    options = replace(hashing or HashingOptions(), paranoid=True)
+    # The model's ignore paths are relative to the model, so they do not apply here.
+    options = replace(hashing or HashingOptions(), paranoid=True, ignore_paths=())
     manifest = hash_model(path, options)
     return Input(
         role=role,
