@@ -622,3 +622,19 @@ def test_cli_errors(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[s
     key = tmp_path / "missing.pem"
     assert main(["provenance", "record", "key", "--private-key", str(key), str(model)]) == 2
     assert "fix:" in capsys.readouterr().err
+
+
+def test_signed_but_malformed_provenance_is_reported(pki: Pki, model: Path, tmp_path: Path) -> None:
+    from mlward.provenance.oms import sign_statement
+
+    out = tmp_path / "odd.json"
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "model", "digest": {"sha256": hashing.root_digest(model)}}],
+        "predicateType": SLSA_PREDICATE_TYPE,
+        "predicate": {"buildDefinition": "not an object"},
+    }
+    out.write_text(sign_statement(statement, KeySigner.from_file(pki.key)).to_json())
+    result = api.verify_provenance(model, out, KeyVerifier.from_file(pki.public))
+    assert not result.ok and result.failure == "malformed-signature"
+    assert "buildDefinition" in result.message

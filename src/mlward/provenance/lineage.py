@@ -560,6 +560,11 @@ def provenance_subject(statement: Mapping[str, Any]) -> tuple[str, str, Serializ
     digest = digests.get("sha256") if isinstance(digests, dict) else None
     if not isinstance(name, str) or not isinstance(digest, str) or not digest:
         raise _bad("the subject has no name or sha256 digest")
+    predicate = statement.get("predicate")
+    if not isinstance(predicate, dict) or not all(
+        isinstance(predicate.get(part), dict) for part in ("buildDefinition", "runDetails")
+    ):
+        raise _bad("the predicate has no buildDefinition and runDetails objects")
     annotations = subject.get("annotations") or {}
     raw = annotations.get("serialization") if isinstance(annotations, dict) else None
     try:
@@ -621,7 +626,7 @@ def verify(
     )
     own = _inside(model, provenance)
     actual = hash_model(model, redo, extra_ignored=[own] if own else []).root_digest_hex
-    metadata = statement["predicate"].get("runDetails", {}).get("metadata", {})
+    metadata = statement["predicate"]["runDetails"].get("metadata")
     found = replace(
         base,
         signer=verified.signer,
