@@ -18,7 +18,14 @@ from mlward.storage import remote
 
 if TYPE_CHECKING:
     from mlward.conversion import ConversionResult
+    from mlward.provenance.bom import BomResult
     from mlward.provenance.hashing import HashingOptions
+    from mlward.provenance.lineage import (
+        Lineage,
+        ProvenanceRecord,
+        ProvenanceVerification,
+        TrainingRun,
+    )
     from mlward.provenance.oms import Signer
     from mlward.provenance.tlog import (
         AppendResult,
@@ -45,15 +52,19 @@ __all__ = [
     "TransparencyLog",
     "UnsafeModelError",
     "append_evidence",
+    "bom",
     "convert",
     "iter_files",
+    "lineage",
     "load",
     "open_log",
+    "record_provenance",
     "scan",
     "sign",
     "torch_load",
     "verify",
     "verify_log",
+    "verify_provenance",
 ]
 
 # Version-control metadata holds compressed copies of history, not artifacts anyone loads.
@@ -265,4 +276,110 @@ def verify(
         signature_path or DEFAULT_SIGNATURE,
         hashing,
         ignore_unsigned_files=ignore_unsigned_files,
+    )
+
+
+def record_provenance(
+    run: TrainingRun,
+    signer: Signer,
+    output_path: str | os.PathLike[str] | None = None,
+    *,
+    log: str | os.PathLike[str] | None = None,
+    log_signer: NoteSigner | None = None,
+    hashing: HashingOptions | None = None,
+) -> ProvenanceRecord:
+    """Record a training run as signed SLSA provenance (``provenance.json`` unless
+    ``output_path`` says otherwise) and, with ``log``, append it to the evidence log."""
+    from dataclasses import replace
+
+    from mlward.provenance import lineage as _lineage
+
+    record = _lineage.record(
+        run,
+        signer,
+        output_path or _lineage.DEFAULT_PROVENANCE,
+        hashing,
+        tool_version=__version__,
+    )
+    if log is None:
+        return record
+    appended = append_evidence(log, [record.evidence()], signer=log_signer)
+    return replace(record, log_index=appended.first_index)
+
+
+def verify_provenance(
+    model_path: str | os.PathLike[str],
+    provenance_path: str | os.PathLike[str],
+    verifier: Verifier,
+    hashing: HashingOptions | None = None,
+) -> ProvenanceVerification:
+    """Check a provenance bundle's signature and that the model on disk is its subject."""
+    from mlward.provenance import lineage as _lineage
+
+    return _lineage.verify(model_path, provenance_path, verifier, hashing)
+
+
+def _model_digest(model: str, hashing: HashingOptions | None) -> tuple[str, str | None]:
+    """(root digest, path) of a model path, or of a ``sha256:<hex>`` digest given instead."""
+    import re
+
+    from mlward.provenance.hashing import root_digest
+
+    if re.fullmatch(r"sha256:[0-9a-f]{64}", model) and not os.path.exists(model):
+        return model[len("sha256:") :], None
+    if not os.path.lexists(model):
+        raise InputError(
+            f"{model}: no such file or directory",
+            fix="Pass the model's folder or file, or its root digest as sha256:<hex>.",
+        )
+    return root_digest(model, hashing), model
+
+
+def lineage(
+    model: str | os.PathLike[str],
+    log: str | os.PathLike[str],
+    *,
+    hashing: HashingOptions | None = None,
+) -> Lineage:
+    """The chain data -> run -> model -> signatures -> decisions that the log holds for a
+    model (a path, hashed to its root digest, or ``sha256:<hex>``)."""
+    from mlward.provenance.lineage import build_lineage
+
+    location = os.fspath(log)
+    if "://" not in location and not os.path.exists(location):
+        raise InputError(
+            f"the log {location} does not exist",
+            fix="Pass --log (a SQLite file or postgresql:// URL) or set MLWARD_LOG.",
+        )
+    digest, path = _model_digest(os.fspath(model), hashing)
+    with open_log(location) as opened:
+        return build_lineage(opened.entries(), digest, model_path=path, log=opened.location)
+
+
+def bom(
+    model_dir: str | os.PathLike[str],
+    *,
+    datasets: Sequence[str | os.PathLike[str]] = (),
+    provenance: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    hashing: HashingOptions | None = None,
+) -> BomResult:
+    """A validated CycloneDX 1.6 ML-BOM of a model: its root digest, model card fields, the
+    datasets, and the Python packages its pickles import (found by scanning it)."""
+    from mlward.provenance.bom import build_bom
+
+    path = os.fspath(model_dir)
+    if not os.path.lexists(path):
+        raise InputError(f"{path}: no such file or directory", fix="Check MODEL_DIR.")
+    report = scan(path)
+    imports = sorted({name for artifact in report.artifacts for name in artifact.imports})
+    return build_bom(
+        path,
+        imports=imports,
+        scan_verdict=report.verdict.value,
+        datasets=[os.fspath(d) for d in datasets],
+        provenance=os.fspath(provenance) if provenance else None,
+        hashing=hashing,
+        output=os.fspath(output) if output else None,
+        tool_version=__version__,
     )

@@ -29,7 +29,14 @@ _FAIL_ON = {"suspicious": Verdict.SUSPICIOUS, "malicious": Verdict.MALICIOUS}
 
 
 # Commands that live in modules of their own, each with add_parser(commands) and run(args).
-_COMMAND_MODULES = {"log": "mlward.cli.log", "sign": "mlward.cli.sign", "verify": "mlward.cli.sign"}
+_COMMAND_MODULES = {
+    "bom": "mlward.cli.bom",
+    "lineage": "mlward.cli.provenance",
+    "log": "mlward.cli.log",
+    "provenance": "mlward.cli.provenance",
+    "sign": "mlward.cli.sign",
+    "verify": "mlward.cli.sign",
+}
 _COMMANDS = frozenset({"scan", "convert", *_COMMAND_MODULES})
 
 
