@@ -638,3 +638,23 @@ def test_signed_but_malformed_provenance_is_reported(pki: Pki, model: Path, tmp_
     result = api.verify_provenance(model, out, KeyVerifier.from_file(pki.public))
     assert not result.ok and result.failure == "malformed-signature"
     assert "buildDefinition" in result.message
+
+
+def test_cli_sign_appends_the_signature_to_the_log(
+    pki: Pki, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.db"
+    signature = tmp_path / "model.sig"
+    sign = ["sign", "key", "--private-key", str(pki.key), "--signature", str(signature)]
+    assert main([*sign, "--log", str(log), str(model)]) == 0
+    assert "appended the signature to the evidence log" in capsys.readouterr().out
+    lineage = api.lineage(model, str(log))
+    signatures = [node for node in lineage.nodes if node.kind == "signature"]
+    assert len(signatures) == 1 and signatures[0].log_index == 0
+    with api.open_log(str(log)) as opened:
+        _, stored = next(iter(opened.entries()))
+    payload = json.loads(stored)["payload"]
+    assert payload["signature_sha256"] == hashlib.sha256(signature.read_bytes()).hexdigest()
+    # Without --log (and no $MLWARD_LOG) nothing is appended.
+    assert main([*sign, str(model)]) == 0
+    assert api.lineage(model, str(log)).entries_read == 1

@@ -248,14 +248,22 @@ def sign(
     signer: Signer,
     signature_path: str | os.PathLike[str] | None = None,
     hashing: HashingOptions | None = None,
+    *,
+    log: str | os.PathLike[str] | None = None,
+    log_signer: NoteSigner | None = None,
 ) -> SignResult:
     """Sign a model file or folder into an OMS bundle (``mlward.provenance.signers``), written
-    to ``model.sig`` unless ``signature_path`` says otherwise."""
+    to ``model.sig`` unless ``signature_path`` says otherwise. With ``log``, the signature is
+    also appended to that evidence log (and a checkpoint signed with ``log_signer``)."""
     # Imported on use: cryptography is not needed to scan.
     from mlward.provenance.oms import DEFAULT_SIGNATURE
     from mlward.provenance.verify import sign_model
 
-    return sign_model(model_path, signer, signature_path or DEFAULT_SIGNATURE, hashing)
+    result = sign_model(model_path, signer, signature_path or DEFAULT_SIGNATURE, hashing)
+    if log is not None:
+        name = os.path.basename(os.path.normpath(os.fspath(model_path))) or os.fspath(model_path)
+        append_evidence(log, [result.evidence(name)], signer=log_signer)
+    return result
 
 
 def verify(

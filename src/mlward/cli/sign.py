@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from mlward.errors import InputError
 from mlward.provenance.hashing import DEFAULT_SHARD_SIZE, HashingOptions
 from mlward.provenance.oms import DEFAULT_SIGNATURE
 
@@ -55,6 +56,17 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
         default=True,
         help="leave the model root's .git, .github, .gitattributes, .gitignore out (default: on)",
     )
+    if signing:
+        parser.add_argument(
+            "--log",
+            metavar="LOG",
+            default=os.environ.get("MLWARD_LOG"),
+            help="also append the signature to this evidence log (a SQLite file or a "
+            "postgresql:// URL; default: $MLWARD_LOG)",
+        )
+        parser.add_argument(
+            "--log-key", metavar="FILE", help="the log's signer key: sign a checkpoint (advised)"
+        )
     _flag(
         parser,
         "allow-symlinks",
@@ -226,6 +238,20 @@ def _hashing(
     )
 
 
+def _log_signer(path: str | None) -> Any:
+    if path is None:
+        return None
+    from mlward.api import NoteSigner
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return NoteSigner.from_text(handle.read())
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the log key {path}: {exc.strerror}", fix="Check --log-key."
+        ) from exc
+
+
 def _run_sign(args: argparse.Namespace) -> int:
     from mlward.api import sign
     from mlward.provenance import signers
@@ -251,6 +277,8 @@ def _run_sign(args: argparse.Namespace) -> int:
             signer,
             args.signature,
             _hashing(args, signing=True, progress=progress),
+            log=args.log,
+            log_signer=_log_signer(args.log_key),
         )
     finally:
         stop()
@@ -259,6 +287,8 @@ def _run_sign(args: argparse.Namespace) -> int:
         f"signed {args.model_path} -> {result.signature_path} ({result.signer}; "
         f"{resources} resources; root digest sha256:{result.root_digest})\n"
     )
+    if args.log:
+        sys.stdout.write(f"appended the signature to the evidence log {args.log}\n")
     return 0
 
 

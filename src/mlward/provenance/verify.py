@@ -10,6 +10,7 @@ or key file that cannot be read, a bad option) raises, as an ``MlwardError`` wit
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -36,6 +37,7 @@ from mlward.provenance.oms import (
     statement_for,
 )
 from mlward.provenance.signers import Verified
+from mlward.provenance.tlog.entry import EvidenceEntry, EvidenceKind, Subject
 
 
 class Verifier(Protocol):
@@ -54,6 +56,22 @@ class SignResult:
     @property
     def root_digest(self) -> str:
         return self.manifest.root_digest_hex
+
+    def evidence(self, model_name: str) -> EvidenceEntry:
+        """The log entry for this signature: the model's root digest as subject, so lineage
+        finds it, and the digest of the bundle as written, so the log pins this exact file."""
+        bundle_digest = hashlib.sha256(self.bundle.to_json().encode("utf-8")).hexdigest()
+        return EvidenceEntry(
+            EvidenceKind.SIGNATURE,
+            subjects=(Subject(model_name, {"sha256": self.root_digest}),),
+            payload={
+                "format": "oms-v1.0",
+                "signature": self.signature_path,
+                "signature_sha256": bundle_digest,
+                "signer": self.signer,
+                "resources": len(self.manifest.resources),
+            },
+        )
 
 
 @dataclass(frozen=True)
