@@ -131,7 +131,8 @@ def _location(args: argparse.Namespace) -> str:
     return str(location)
 
 
-def _signer(path: str | None) -> NoteSigner | None:
+def read_signer(path: str | None) -> NoteSigner | None:
+    """The log's signer key from a file (``--key``/``--log-key``), or None without one."""
     return None if path is None else api.NoteSigner.from_text(_read(path, "signer key"))
 
 
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     if command == "verify":
         return _verify(args, location)
     if command == "checkpoint":
-        with api.open_log(location, signer=_signer(args.key)) as log:
+        with api.open_log(location, signer=read_signer(args.key)) as log:
             sys.stdout.write(log.sign_checkpoint())
         return _OK
     return _ERROR
@@ -193,7 +194,7 @@ def _init(args: argparse.Namespace, location: str) -> ExitCode:
 def _append(args: argparse.Namespace, location: str) -> ExitCode:
     sources = args.entries or ["-"]
     entries = [e for source in sources for e in _entries(_read(source, "entries"), source)]
-    with api.open_log(location, signer=_signer(args.key)) as log:
+    with api.open_log(location, signer=read_signer(args.key)) as log:
         result = log.append(entries)
     last = result.first_index + result.count - 1
     signed = "checkpoint signed" if result.checkpoint else "NOT signed: pass --key"

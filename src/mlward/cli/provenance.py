@@ -242,15 +242,9 @@ def _record(args: argparse.Namespace) -> int:
         builder_id=args.builder_id or DEFAULT_BUILDER_ID,
         environment=args.environment,
     )
-    log_signer = None
-    if args.log_key:
-        try:
-            with open(args.log_key, encoding="utf-8") as handle:
-                log_signer = api.NoteSigner.from_text(handle.read())
-        except OSError as exc:
-            raise InputError(
-                f"cannot read the log key {args.log_key}: {exc.strerror}", fix="Check --log-key."
-            ) from exc
+    from mlward.cli.log import read_signer
+
+    log_signer = read_signer(args.log_key)
     result = api.record_provenance(
         run, signer, args.output, log=_log_location(args.log), log_signer=log_signer
     )

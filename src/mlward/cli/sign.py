@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from mlward.errors import InputError
 from mlward.provenance.hashing import DEFAULT_SHARD_SIZE, HashingOptions
 from mlward.provenance.oms import DEFAULT_SIGNATURE
 
@@ -238,22 +237,9 @@ def _hashing(
     )
 
 
-def _log_signer(path: str | None) -> Any:
-    if path is None:
-        return None
-    from mlward.api import NoteSigner
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return NoteSigner.from_text(handle.read())
-    except OSError as exc:
-        raise InputError(
-            f"cannot read the log key {path}: {exc.strerror}", fix="Check --log-key."
-        ) from exc
-
-
 def _run_sign(args: argparse.Namespace) -> int:
     from mlward.api import sign
+    from mlward.cli.log import read_signer
     from mlward.provenance import signers
 
     signer: Any
@@ -278,7 +264,7 @@ def _run_sign(args: argparse.Namespace) -> int:
             args.signature,
             _hashing(args, signing=True, progress=progress),
             log=args.log,
-            log_signer=_log_signer(args.log_key),
+            log_signer=read_signer(args.log_key),
         )
     finally:
         stop()

@@ -115,6 +115,18 @@ def normalize_ignore_path(path: str) -> str:
     return "/".join(parts)
 
 
+def path_inside_model(model_path: str, other: str) -> str | None:
+    """``other`` relative to the model folder (POSIX), or None when it lies outside it (a
+    signature or provenance file written into the model it covers must be left out of it)."""
+    if not os.path.isdir(model_path):
+        return None
+    root = os.path.realpath(model_path)
+    target = os.path.realpath(other)
+    if target != root and not target.startswith(root + os.sep):
+        return None
+    return normalize_ignore_path(os.path.relpath(target, root))
+
+
 def _is_ignored(rel: str, ignored: Collection[str], heads: Collection[str]) -> bool:
     # ``heads`` (first components of the ignore paths) rejects most paths with one lookup.
     if rel.split("/", 1)[0] not in heads:

@@ -41,7 +41,7 @@ from mlward.provenance.errors import (
     BundleFormatError,
     VerificationFailure,
 )
-from mlward.provenance.hashing import HashingOptions, hash_model, normalize_ignore_path
+from mlward.provenance.hashing import HashingOptions, hash_model, path_inside_model
 from mlward.provenance.manifest import Manifest, Serialization
 from mlward.provenance.oms import (
     IN_TOTO_PAYLOAD_TYPE,
@@ -374,16 +374,6 @@ class ProvenanceRecord:
         return "\n".join(lines)
 
 
-def _inside(model_path: str, other: str) -> str | None:
-    if not os.path.isdir(model_path):
-        return None
-    root = os.path.realpath(model_path)
-    target = os.path.realpath(other)
-    if target != root and not target.startswith(root + os.sep):
-        return None
-    return normalize_ignore_path(os.path.relpath(target, root))
-
-
 def build_statement(
     run: TrainingRun,
     model: Manifest,
@@ -467,7 +457,7 @@ def record(
     if not os.path.lexists(run.model_path):
         raise InputError(f"{run.model_path}: no such file or directory", fix="Check MODEL_PATH.")
     options = replace(hashing or HashingOptions(), paranoid=True)
-    own = _inside(run.model_path, output)
+    own = path_inside_model(run.model_path, output)
     model = hash_model(run.model_path, options, extra_ignored=[own] if own else [])
     datasets = [hash_input(path, DATASET, hashing) for path in run.datasets]
     base = hash_input(run.base_model, BASE_MODEL, hashing) if run.base_model else None
@@ -624,7 +614,7 @@ def verify(
         cache_path=options.cache_path,
         paranoid=options.paranoid,
     )
-    own = _inside(model, provenance)
+    own = path_inside_model(model, provenance)
     actual = hash_model(model, redo, extra_ignored=[own] if own else []).root_digest_hex
     metadata = statement["predicate"]["runDetails"].get("metadata")
     found = replace(

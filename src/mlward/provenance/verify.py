@@ -22,7 +22,11 @@ from mlward.provenance.errors import (
     HashingError,
     VerificationFailure,
 )
-from mlward.provenance.hashing import HashingOptions, hash_model, normalize_ignore_path
+from mlward.provenance.hashing import (
+    HashingOptions,
+    hash_model,
+    path_inside_model,
+)
 from mlward.provenance.manifest import Manifest
 from mlward.provenance.oms import (
     DEFAULT_SIGNATURE,
@@ -116,17 +120,6 @@ class VerificationResult:
         return "\n".join(lines)
 
 
-def _inside(model_path: str, other: str) -> str | None:
-    """``other`` relative to the model folder (POSIX), or None when it lies outside it."""
-    if not os.path.isdir(model_path):
-        return None
-    root = os.path.realpath(model_path)
-    target = os.path.realpath(other)
-    if target != root and not target.startswith(root + os.sep):
-        return None
-    return normalize_ignore_path(os.path.relpath(target, root))
-
-
 def sign_model(
     model_path: str | os.PathLike[str],
     signer: Signer,
@@ -140,7 +133,7 @@ def sign_model(
     """
     model = os.fspath(model_path)
     signature = os.fspath(signature_path)
-    own = _inside(model, signature)
+    own = path_inside_model(model, signature)
     options = replace(hashing or HashingOptions(), paranoid=True)
     manifest = hash_model(model, options, extra_ignored=[own] if own else [])
     bundle = sign_statement(statement_for(manifest), signer)
@@ -204,7 +197,7 @@ def verify_model(
         paranoid=options.paranoid,
         progress=options.progress,
     )
-    own = _inside(model, signature)
+    own = path_inside_model(model, signature)
     only = expected.paths() if ignore_unsigned_files else None
     actual = hash_model(model, redo, extra_ignored=[own] if own else [], only=only)
     found = replace(

@@ -392,6 +392,22 @@ class _Session:
         global_name: str | None = None,
         call: tuple[str, tuple[Any, ...]] | None = None,
         joblib_wrapper: bool = False,
+        owner: list[StubMeta] | None = None,
+    ) -> StubMeta:
+        """A stub class. With ``owner`` (a session's list), it lives only as long as that
+        analysis, whose release() recycles it."""
+        stub = _Session._new_stub(label, trusted, global_name, call, joblib_wrapper)
+        if owner is not None:
+            owner.append(stub)
+        return stub
+
+    @staticmethod
+    def _new_stub(
+        label: str,
+        trusted: bool,
+        global_name: str | None,
+        call: tuple[str, tuple[Any, ...]] | None,
+        joblib_wrapper: bool,
     ) -> StubMeta:
         if _STUB_POOL:
             try:
@@ -419,26 +435,6 @@ class _Session:
                 "mw_path": None,
             },
         )
-
-    def make_result_stub(
-        self,
-        label: str,
-        *,
-        trusted: bool,
-        global_name: str | None = None,
-        call: tuple[str, tuple[Any, ...]] | None = None,
-        joblib_wrapper: bool = False,
-    ) -> StubMeta:
-        """A stub that lives only as long as this analysis; release() recycles it."""
-        stub = self.make_stub(
-            label,
-            trusted=trusted,
-            global_name=global_name,
-            call=call,
-            joblib_wrapper=joblib_wrapper,
-        )
-        self._made.append(stub)
-        return stub
 
     def release(self) -> None:
         """Return this analysis' stubs to the pool: creating a class costs more than the rest of
@@ -606,11 +602,12 @@ class _Session:
         if trusted and cls.mw_global not in _KEEP_IDENTITY:
             # Most results are never looked at again: share one stub instead of a class each.
             return self.shared_result
-        return self.make_result_stub(
+        return self.make_stub(
             f"{cls.mw_label}(…)",
             trusted=trusted,
             call=(cls.mw_label, args),
             joblib_wrapper=cls.mw_global == _JOBLIB_WRAPPER,
+            owner=self._made,
         )
 
     def _nested_from_args(self, loader: str, args: tuple[Any, ...]) -> None:
@@ -826,8 +823,11 @@ class _PyUnpickler(pickle._Unpickler):
             return
         # Unregistered here, but a loader that registered it would import something: stand in.
         self.append(
-            session.make_result_stub(
-                f"<extension code {code}>", trusted=False, global_name=f"<ext {code}>"
+            session.make_stub(
+                f"<extension code {code}>",
+                trusted=False,
+                global_name=f"<ext {code}>",
+                owner=session._made,
             )
         )
 
