@@ -219,27 +219,14 @@ def verify_log(
         return log.verify(verifier, trusted)
 
 
-# The log's types are imported on first use: they pull in the cryptography package, which a scan
-# never needs.
-_LOG_TYPES = frozenset(
-    {
-        "AppendResult",
-        "EvidenceEntry",
-        "EvidenceKind",
-        "LogVerification",
-        "NoteSigner",
-        "NoteVerifier",
-        "Subject",
-        "TransparencyLog",
-    }
-)
-
-
 def __getattr__(name: str) -> Any:
-    if name in _LOG_TYPES:
+    # The log's types (those in __all__) are imported on first use: they pull in the
+    # cryptography package, which a scan never needs.
+    if name in __all__:
         from mlward.provenance import tlog
 
-        return getattr(tlog, name)
+        if name in tlog.__all__:
+            return getattr(tlog, name)
     raise AttributeError(f"module 'mlward.api' has no attribute {name!r}")
 
 
