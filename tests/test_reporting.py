@@ -576,3 +576,8 @@ def test_json_text_is_the_report_data_exactly() -> None:
         rows = {row.rstrip(",") for row in render_json(report).split("\n")}
         for artifact in report_to_dict(report)["artifacts"]:
             assert f"    {json.dumps(artifact, ensure_ascii=True)}" in rows
+
+
+def test_text_summary_shows_milliseconds_for_short_scans() -> None:
+    assert render_text(_report(CLEAN, duration_s=0.0042)).splitlines()[-1].endswith("in 4.2 ms")
+    assert render_text(_report(CLEAN, duration_s=2.5)).splitlines()[-1].endswith("in 2.50s")

@@ -78,8 +78,13 @@ def _summary_line(report: ScanReport, hidden: int) -> str:
     )
     line = (
         f"{report.verdict.value.upper()}: {_plural(summary.artifacts, 'artifact')} ({counts}), "
-        f"{_plural(summary.findings, 'finding')} in {summary.duration_s:.2f}s"
+        f"{_plural(summary.findings, 'finding')} in {_seconds(summary.duration_s)}"
     )
     if hidden:
         line += f"; {_plural(hidden, 'info finding')} hidden (--verbose shows them)"
     return line
+
+
+def _seconds(duration: float) -> str:
+    # Small scans take milliseconds; "0.00s" would say nothing.
+    return f"{duration * 1000:.1f} ms" if duration < 1 else f"{duration:.2f}s"
