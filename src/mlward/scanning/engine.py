@@ -57,9 +57,7 @@ _HEAD = 4096
 _READ_WHOLE = 4 << 20
 # pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2): the first pickle of every legacy torch file.
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
-_TORCH_DATA_PKL = re.compile(r"(^|/)data\.pkl$")
 _TORCHSCRIPT_CONSTANTS = re.compile(r"^[^/]+/constants\.pkl$")
-_TORCH_STORAGE_MEMBER = re.compile(r"(^|/)data/\d+$")
 _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 # Protocol 0/1 pickles start with one of these opcodes; anything else cannot be a pickle.
 _PICKLE_START = frozenset(
@@ -526,7 +524,7 @@ class Scanner:
             )
             return ["zip"]
         names = [e.name for e in entries]
-        is_torch = any(_TORCH_DATA_PKL.search(n) for n in names)
+        is_torch = any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
         torchscript = is_torch and any(_TORCHSCRIPT_CONSTANTS.match(n) for n in names)
         is_keras = not is_torch and keras.is_keras_archive(names)
         kind = (
@@ -596,7 +594,7 @@ class Scanner:
                         evidence={"local_name": where.local_name, "central_name": entry.name},
                     )
                 )
-            storage = is_torch and _TORCH_STORAGE_MEMBER.search(entry.name) is not None
+            storage = is_torch and _is_storage_member(entry.name)
             if entry.method == 0 and (storage or entry.compressed_size <= _TINY_MEMBER):
                 # Fast paths for what every checkpoint is made of: raw tensor bytes, which torch
                 # never unpickles, and tiny text members (version, byteorder, ids).
@@ -1008,6 +1006,12 @@ _CONTAINER_FIRST_BYTES = frozenset(
     {0x80, zipfmt.LOCAL_MAGIC[0], zipfmt.EOCD_MAGIC[0], npy.MAGIC[0], sevenzip.MAGIC[0]}
     | compressed.FIRST_BYTES
 )
+
+
+def _is_storage_member(name: str) -> bool:
+    """``data/<n>`` under the archive folder: where torch keeps each storage's raw bytes."""
+    folder, _, number = name.rpartition("/")
+    return number.isdecimal() and (folder == "data" or folder.endswith("/data"))
 
 
 _TINY_MEMBER = 256
