@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the tensors alone when the checkpoint also holds other values",
     )
+    from mlward.cli import data as data_cli
+
+    data_cli.register(commands)
     return parser
 
 
@@ -248,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(_run_scan(args))
         if args.command == "convert":
             return int(_run_convert(args))
+        if args.command == "data":
+            from mlward.cli import data as data_cli
+
+            return data_cli.run(args)
     except MlwardError as exc:
         sys.stderr.write(f"mlward: error: {exc}\n")
         return int(ExitCode.ERROR)

@@ -27,7 +27,7 @@ _TARGETED_SHARE = 0.1
 _TARGETED_SOURCE_SHARE = 0.7
 
 
-def _class_verdicts(
+def class_verdicts(
     dataset: Dataset, flags: list[SampleFlag], poison: set[int]
 ) -> tuple[ClassVerdict, ...]:
     by_class: dict[int, list[SampleFlag]] = defaultdict(list)
@@ -68,7 +68,9 @@ def _class_verdicts(
             reason = f"class {name} has {flagged} suspicious rows ({flagged / rows:.0%})"
         else:
             state = ClassState.CLEAN
-            reason = f"class {name} looks clean" + (f" ({flagged} suspicious rows)" if flagged else "")
+            reason = f"class {name} looks clean" + (
+                f" ({flagged} suspicious rows)" if flagged else ""
+            )
         verdicts.append(ClassVerdict(label, name, rows, flagged, state, reason))
     return tuple(verdicts)
 
@@ -86,9 +88,7 @@ def audit(
     """Audit one dataset; ``features`` default to the standardised input."""
     started = time.perf_counter()
     space = standardise(dataset.x if features is None else features)
-    data = AuditInput(
-        dataset.x, dataset.y, space, seed, None if test is None else test.x
-    )
+    data = AuditInput(dataset.x, dataset.y, space, seed, None if test is None else test.x)
     flags: list[SampleFlag] = []
     runs: list[DetectorRun] = []
     for detector in detectors if detectors is not None else all_detectors():
@@ -109,7 +109,7 @@ def audit(
         feature_source=feature_source,
         flags=tuple(flags),
         suspicious_rows=tuple(sorted(poison)),
-        classes=_class_verdicts(dataset, flags, poison),
+        classes=class_verdicts(dataset, flags, poison),
         detectors=tuple(runs),
         seconds=time.perf_counter() - started,
     )

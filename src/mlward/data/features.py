@@ -125,7 +125,9 @@ def given_features(path: str | os.PathLike[str], rows: int) -> NDArray[np.float6
     try:
         x = np.load(os.fspath(path), allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read features {os.fspath(path)}: {exc}", fix="Pass a .npy array.") from exc
+        raise InputError(
+            f"cannot read features {os.fspath(path)}: {exc}", fix="Pass a .npy array."
+        ) from exc
     if not isinstance(x, np.ndarray) or x.shape[0] != rows:
         raise InputError(
             f"{os.fspath(path)}: expected {rows} rows of features",

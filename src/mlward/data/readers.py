@@ -34,8 +34,11 @@ def _encode_labels(raw: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...
         labels = raw.astype(np.int64)
         top = int(labels.max()) + 1 if labels.size else 0
         return labels, tuple(str(c) for c in range(top))
-    if raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw)) and (
-        raw.size == 0 or raw.min() >= 0
+    if (
+        raw.dtype.kind == "f"
+        and np.all(np.isfinite(raw))
+        and np.all(raw == np.round(raw))
+        and (raw.size == 0 or raw.min() >= 0)
     ):
         return _encode_labels(raw.astype(np.int64))
     names, labels = np.unique(raw.astype(str), return_inverse=True)
@@ -76,7 +79,13 @@ def _numpy_array(path: str) -> NDArray[Any] | dict[str, NDArray[Any]]:
         return {key: loaded[key] for key in loaded.files}
 
 
-def _pick(arrays: dict[str, NDArray[Any]], wanted: str | None, names: tuple[str, ...], path: str, what: str) -> NDArray[Any]:
+def _pick(
+    arrays: dict[str, NDArray[Any]],
+    wanted: str | None,
+    names: tuple[str, ...],
+    path: str,
+    what: str,
+) -> NDArray[Any]:
     if wanted is not None:
         if wanted not in arrays:
             raise InputError(
@@ -89,7 +98,7 @@ def _pick(arrays: dict[str, NDArray[Any]], wanted: str | None, names: tuple[str,
             return arrays[name]
     raise InputError(
         f"{path}: cannot tell which array holds the {what} (it has {', '.join(arrays)})",
-        fix=f"Name the {what} array {names[0]!r}, or pass --{'x' if what == 'features' else 'y'}-key.",
+        fix=f"Name the {what} array {names[0]!r}.",
     )
 
 
@@ -133,7 +142,9 @@ def _read_table(path: str, kind: str) -> Any:
     except ImportError as exc:
         raise _missing_extra("pyarrow", exc) from exc
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path}: {exc}", fix=f"Check that it is a {kind} file.") from exc
+        raise InputError(
+            f"cannot read {path}: {exc}", fix=f"Check that it is a {kind} file."
+        ) from exc
 
 
 def read_table(path: str, kind: str, label: str | None = None) -> Dataset:
@@ -166,7 +177,9 @@ def read_image_folder(path: str) -> Dataset:
     except ImportError as exc:
         raise _missing_extra("Pillow", exc) from exc
     classes = sorted(
-        d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")
+        d
+        for d in os.listdir(path)
+        if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")
     )
     rows: list[NDArray[np.float64]] = []
     labels: list[int] = []
@@ -178,7 +191,9 @@ def read_image_folder(path: str) -> Dataset:
             if not file.lower().endswith(_IMAGE_SUFFIXES):
                 continue
             with Image.open(os.path.join(folder, file)) as image:
-                pixels = np.asarray(image.convert("L" if image.mode in {"1", "L", "P"} else "RGB"), dtype=np.float64)
+                pixels = np.asarray(
+                    image.convert("L" if image.mode in {"1", "L", "P"} else "RGB"), dtype=np.float64
+                )
             if shape is None:
                 shape = pixels.shape
             elif pixels.shape != shape:
@@ -191,10 +206,17 @@ def read_image_folder(path: str) -> Dataset:
             names.append(f"{name}/{file}")
     if not rows:
         raise InputError(
-            f"{path}: no images in class sub-folders", fix="Lay images out as DIR/<class>/<file>.png."
+            f"{path}: no images in class sub-folders",
+            fix="Lay images out as DIR/<class>/<file>.png.",
         )
     return Dataset(
-        np.stack(rows), np.asarray(labels, dtype=np.int64), path, shape, tuple(classes), (), tuple(names)
+        np.stack(rows),
+        np.asarray(labels, dtype=np.int64),
+        path,
+        shape,
+        tuple(classes),
+        (),
+        tuple(names),
     )
 
 
@@ -231,7 +253,11 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str], label: str = "
     lower = path.lower()
     try:
         if lower.endswith(".npz"):
-            x = dataset.x.reshape((len(dataset), *dataset.image_shape)) if dataset.image_shape else dataset.x
+            x = (
+                dataset.x.reshape((len(dataset), *dataset.image_shape))
+                if dataset.image_shape
+                else dataset.x
+            )
             np.savez(path, x=x, y=dataset.y)
             return
         if lower.endswith((".csv", ".parquet", ".pq")):
@@ -248,5 +274,7 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str], label: str = "
                 frame.to_parquet(path, index=False)
             return
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc}", fix="Pick a folder you can write to.") from exc
+        raise InputError(
+            f"cannot write {path}: {exc}", fix="Pick a folder you can write to."
+        ) from exc
     raise InputError(f"{path}: unknown output kind", fix="Write to .npz, .csv or .parquet.")

@@ -37,7 +37,9 @@ class Scenario:
     clean_train: Dataset
 
 
-def load(name: str, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.int64], tuple[int, ...] | None]:
+def load(
+    name: str, seed: int = 0
+) -> tuple[NDArray[np.float64], NDArray[np.int64], tuple[int, ...] | None]:
     """A bundled or generated data set: features, labels, image shape (None for tabular)."""
     from sklearn import datasets
 
@@ -70,9 +72,7 @@ def load(name: str, seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.int6
     return bunch.data.astype(np.float64), bunch.target.astype(np.int64), None
 
 
-def _split(
-    name: str, seed: int, test_fraction: float = 0.3
-) -> tuple[Dataset, Dataset]:
+def _split(name: str, seed: int, test_fraction: float = 0.3) -> tuple[Dataset, Dataset]:
     from sklearn.model_selection import train_test_split
 
     x, y, shape = load(name, seed)
@@ -90,7 +90,7 @@ def _pattern(kind: str, size: int, rng: np.random.Generator) -> NDArray[np.float
     if kind == "square":
         return np.ones((size, size))
     if kind == "checker":
-        return (np.indices((size, size)).sum(axis=0) % 2 == 0).astype(np.float64)
+        return np.asarray(np.indices((size, size)).sum(axis=0) % 2 == 0, dtype=np.float64)
     if kind == "cross":
         mask = np.zeros((size, size))
         mask[size // 2, :] = 1.0

@@ -31,7 +31,9 @@ def cross_validated_proba(
     classes = int(y.max()) + 1
     proba = np.zeros((len(y), classes))
     smallest = int(min(c for c in np.bincount(y) if c > 0))
-    splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=seed)
+    splitter = StratifiedKFold(
+        n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=seed
+    )
     for train, held in splitter.split(features, y):
         model: Any = classifier(seed)
         model.fit(features[train], y[train])
@@ -63,7 +65,9 @@ class LabelNoise:
         agreement, votes = neighbour_agreement(data.features, data.y)
         predicted = proba.argmax(axis=1)
         flags = []
-        for row in np.flatnonzero((own <= _MAX_OWN_PROBABILITY) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT)):
+        for row in np.flatnonzero(
+            (own <= _MAX_OWN_PROBABILITY) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT)
+        ):
             flags.append(
                 SampleFlag(
                     int(row),

@@ -22,7 +22,9 @@ class Outliers:
             if len(rows) < 10:
                 continue
             count = min(5, len(rows) - 1)
-            distance, _ = NearestNeighbors(n_neighbors=count + 1).fit(data.features[rows]).kneighbors()
+            distance, _ = (
+                NearestNeighbors(n_neighbors=count + 1).fit(data.features[rows]).kneighbors()
+            )
             score = distance[:, :count].mean(axis=1)
             z = robust_z(np.log(score + 1e-12))
             for row, zz in zip(rows, z, strict=True):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mlward.data.detectors.base import AuditInput
 from mlward.data.results import SampleFlag
 
 
-def _digests(rows: np.ndarray) -> list[str]:  # type: ignore[type-arg]
+def _digests(rows: NDArray[np.float64]) -> list[str]:
     contiguous = np.ascontiguousarray(rows, dtype=np.float64)
     return [hashlib.sha256(row.tobytes()).hexdigest() for row in contiguous]
 

@@ -68,7 +68,9 @@ class Trigger:
         stamped[:, self.fixed] = self.value[self.fixed]
         return stamped
 
-    def carried_by(self, rows: NDArray[np.float64], spread: NDArray[np.float64]) -> NDArray[np.bool_]:
+    def carried_by(
+        self, rows: NDArray[np.float64], spread: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
         """Rows holding every fixed value (to within a tenth of the feature's spread)."""
         close = np.abs(rows[:, self.fixed] - self.value[self.fixed]) <= 0.1 * spread[self.fixed]
         return np.asarray(close.all(axis=1), dtype=np.bool_)
@@ -140,7 +142,10 @@ class Separation:
             if min(len(g) for g in groups) < max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows)):
                 continue  # one group is a handful of outliers: the outlier detector's job
             triggers = [
-                (fixed_trigger(data.features, g, others), additive_trigger(data.features, g, others))
+                (
+                    fixed_trigger(data.features, g, others),
+                    additive_trigger(data.features, g, others),
+                )
                 for g in groups
             ]
             transfer = [
