@@ -82,13 +82,20 @@ class Trigger:
 
 
 def fixed_trigger(
-    features: NDArray[np.float64], group: NDArray[np.intp], others: NDArray[np.intp]
+    features: NDArray[np.float64],
+    group: NDArray[np.intp],
+    others: NDArray[np.intp],
+    rows: NDArray[np.intp],
 ) -> Trigger:
-    """Features the group holds (nearly) fixed at a value the other classes do not take."""
+    """Features the group holds (nearly) fixed at a value the other classes do not take.
+
+    "Fixed" is relative to the whole class's spread in that feature: a compact class (iris)
+    is not a trigger just because it is narrower than the dataset.
+    """
     inside = features[group]
     spread = features.std(axis=0) + 1e-12
     value = np.median(inside, axis=0)
-    fixed = (inside.std(axis=0) < _FIXED_SPREAD * spread) & (
+    fixed = (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12)) & (
         np.abs(value - np.median(features[others], axis=0)) > _FIXED_OFFSET * spread
     )
     return Trigger(np.asarray(fixed, dtype=np.bool_), value, None)
@@ -143,7 +150,7 @@ class Separation:
                 continue  # one group is a handful of outliers: the outlier detector's job
             triggers = [
                 (
-                    fixed_trigger(data.features, g, others),
+                    fixed_trigger(data.features, g, others, rows),
                     additive_trigger(data.features, g, others),
                 )
                 for g in groups
