@@ -86,8 +86,8 @@ def _neighbour_share(
         NearestNeighbors(n_neighbors=count + 1).fit(features[pool]).kneighbors(features[rows])
     )
     share = np.empty(len(rows))
-    for i, (row, near) in enumerate(zip(rows, pool[found], strict=True)):
-        near = near[near != row][:count]
+    for i, (row, found_rows) in enumerate(zip(rows, pool[found], strict=True)):
+        near = found_rows[found_rows != row][:count]
         share[i] = float(np.mean(y[near] == label))
     return share
 
@@ -167,9 +167,10 @@ class LabelNoise:
                             int(label),
                             self.name,
                             round(float(q), 4),
-                            f"{count} rows labelled {label} lean towards {source}, {count / (others + 1):.0f}x "
-                            f"the usual for a pair of classes (targeted flips); a model trained "
-                            f"without them gives this row {source} p={q:.2f} over {label} p={p:.2f}",
+                            f"{count} rows labelled {label} lean towards {source}, "
+                            f"{count / (others + 1):.0f}x the usual for a pair of classes "
+                            "(targeted flips); a model trained without them gives this row "
+                            f"{source} p={q:.2f} over {label} p={p:.2f}",
                             suggested=int(source),
                         )
                     )
