@@ -307,3 +307,69 @@ def clean(dataset: str = "digits", *, seed: int = 0) -> Scenario:
         None,
         train,
     )
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How well a set of flagged rows matches a scenario's poison, and what filtering buys."""
+
+    flagged: int
+    precision: float
+    recall: float
+    f1: float
+    false_positive_rate: float  # share of clean rows flagged
+    attack_success_before: float | None
+    attack_success_after: float | None
+    clean_accuracy_baseline: float  # victim trained on the unpoisoned training set
+    clean_accuracy_after: float  # victim trained on the filtered training set
+
+
+def victim_accuracy(
+    train: Dataset, test: Dataset, triggered: NDArray[np.float64], target: int | None, seed: int
+) -> tuple[float, float | None]:
+    """Train the victim model (a small MLP); its clean accuracy and attack success rate."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(
+        StandardScaler(),
+        MLPClassifier(hidden_layer_sizes=(64,), max_iter=600, random_state=seed),
+    )
+    model.fit(train.x, train.y)
+    accuracy = float(np.mean(model.predict(test.x) == test.y))
+    if target is None or len(triggered) == 0:
+        return accuracy, None
+    return accuracy, float(np.mean(model.predict(triggered) == target))
+
+
+def measure(
+    scenario: Scenario,
+    flagged_rows: NDArray[np.intp] | list[int],
+    *,
+    retrain: bool = True,
+    seed: int = 0,
+) -> Measurement:
+    flagged = np.zeros(len(scenario.train), dtype=bool)
+    flagged[np.asarray(flagged_rows, dtype=np.intp)] = True
+    truth = scenario.poisoned
+    tp = int((flagged & truth).sum())
+    precision = tp / max(int(flagged.sum()), 1)
+    recall = tp / int(truth.sum()) if truth.any() else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    fpr = int((flagged & ~truth).sum()) / max(int((~truth).sum()), 1)
+    if not retrain:
+        return Measurement(int(flagged.sum()), precision, recall, f1, fpr, None, None, 0.0, 0.0)
+    base, _ = victim_accuracy(
+        scenario.clean_train, scenario.test, scenario.triggered_test, scenario.target, seed
+    )
+    _, before = victim_accuracy(
+        scenario.train, scenario.test, scenario.triggered_test, scenario.target, seed
+    )
+    kept = scenario.train.subset(np.flatnonzero(~flagged).astype(np.intp))
+    after_accuracy, after = victim_accuracy(
+        kept, scenario.test, scenario.triggered_test, scenario.target, seed
+    )
+    return Measurement(
+        int(flagged.sum()), precision, recall, f1, fpr, before, after, base, after_accuracy
+    )

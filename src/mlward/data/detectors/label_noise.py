@@ -22,9 +22,12 @@ from mlward.data.results import SampleFlag
 
 # Probability a held-out model must give the row's own label, at most, to count as disagreeing.
 _MAX_OWN_PROBABILITY = 0.1
+# ...or half of chance level, when there are few classes (a flipped row of a two-class
+# problem still gets p~0.2 from a model trained on 10% flips).
+_CHANCE_SHARE = 0.5
 _NEIGHBOURS = 10
 # Share of neighbours with the row's own label, at most.
-_MAX_NEIGHBOUR_AGREEMENT = 0.3
+_MAX_NEIGHBOUR_AGREEMENT = 0.2
 # Looser bounds for rows that merely lean towards another class.
 _LEAN = 0.5
 # A pair (labelled B, leaning to A) is anomalous with at least this many leaning rows and this
@@ -101,9 +104,8 @@ class LabelNoise:
         agreement, votes = neighbour_agreement(data.features, data.y)
         predicted = proba.argmax(axis=1)
         flags = []
-        for row in np.flatnonzero(
-            (own <= _MAX_OWN_PROBABILITY) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT)
-        ):
+        bound = max(_MAX_OWN_PROBABILITY, _CHANCE_SHARE / len(data.labels))
+        for row in np.flatnonzero((own <= bound) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT)):
             flags.append(
                 SampleFlag(
                     int(row),

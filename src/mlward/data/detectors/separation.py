@@ -31,7 +31,7 @@ from mlward.data.results import SampleFlag
 _MIN_GROUP_SHARE = 0.02
 _MIN_GROUP_ROWS = 4
 # Share of other-class rows the estimated trigger must send to the class...
-_MIN_TRANSFER = 0.75
+_MIN_TRANSFER = 0.6
 # ...and by how much more than the other group's estimate does.
 _MIN_TRANSFER_MARGIN = 0.3
 # A feature is part of a patch when the group's spread in it is this small a share of the
@@ -60,6 +60,9 @@ class Trigger:
     fixed: NDArray[np.bool_]
     value: NDArray[np.float64]
     shift: NDArray[np.float64] | None
+    # How far a row may stray from each fixed value and still carry it (a blended patch
+    # varies with the pixels under it).
+    tolerance: NDArray[np.float64] | None = None
 
     def stamp(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
         stamped = rows.copy()
@@ -71,8 +74,9 @@ class Trigger:
     def carried_by(
         self, rows: NDArray[np.float64], spread: NDArray[np.float64]
     ) -> NDArray[np.bool_]:
-        """Rows holding every fixed value (to within a tenth of the feature's spread)."""
-        close = np.abs(rows[:, self.fixed] - self.value[self.fixed]) <= 0.1 * spread[self.fixed]
+        """Rows holding every fixed value (to within the group's own spread in it)."""
+        tolerance = 0.1 * spread if self.tolerance is None else self.tolerance
+        close = np.abs(rows[:, self.fixed] - self.value[self.fixed]) <= tolerance[self.fixed]
         return np.asarray(close.all(axis=1), dtype=np.bool_)
 
     def describe(self) -> str:
@@ -98,7 +102,8 @@ def fixed_trigger(
     fixed = (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12)) & (
         np.abs(value - np.median(features[others], axis=0)) > _FIXED_OFFSET * spread
     )
-    return Trigger(np.asarray(fixed, dtype=np.bool_), value, None)
+    tolerance = np.maximum(0.1 * spread, 3.0 * inside.std(axis=0))
+    return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
 
 
 def additive_trigger(

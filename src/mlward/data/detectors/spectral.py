@@ -27,8 +27,11 @@ class SpectralSignatures:
                 continue
             centred = data.features[rows] - data.features[rows].mean(axis=0)
             _, _, vt = np.linalg.svd(centred, full_matrices=False)
-            score = (centred @ vt[0]) ** 2
-            z = robust_z(score)
+            projection = centred @ vt[0]
+            score = projection**2
+            # The robust z of the signed projection, both sides: squared scores are heavy
+            # tailed, so a z on them flags the tail of any Gaussian class.
+            z = np.abs(robust_z(projection))
             for row, s, zz in zip(rows, score, z, strict=True):
                 if zz >= _MIN_Z:
                     flags.append(
