@@ -88,11 +88,43 @@ class JsonLinesStore:
         return None
 
 
+# An aligned pair of rows is one row changed in place when at most this share of its features
+# differ (a stamped trigger, an edited value); otherwise it is a removal and an addition.
+_CHANGED_SHARE = 0.25
+
+
+def _aligned_pairs(
+    old: Dataset,
+    new: Dataset,
+    old_full: list[str],
+    new_full: list[str],
+    unmatched_old: set[int],
+    unmatched_new: set[int],
+) -> list[tuple[int, int]]:
+    from difflib import SequenceMatcher
+
+    if old.x.shape[1] != new.x.shape[1]:
+        return []
+    pairs = []
+    matcher = SequenceMatcher(None, old_full, new_full, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "replace":
+            continue
+        for i, j in zip(range(i1, i2), range(j1, j2), strict=False):
+            if i not in unmatched_old or j not in unmatched_new:
+                continue
+            differing = float(np.mean(old.x[i] != new.x[j]))
+            if differing <= _CHANGED_SHARE:
+                pairs.append((i, j))
+    return pairs
+
+
 def diff(old: Dataset, new: Dataset) -> DataDiff:
     """Every added, removed, changed and relabelled row, and how classes and features moved.
 
     Rows are matched by content first (identical features: the same row, relabelled if its
-    label differs), then by name or position (changed features), and the rest are added or
+    label differs), then by name or by aligning the two sequences like a text diff (changed features, when
+    most features are equal), and the rest are added or
     removed. Duplicated rows are matched one to one.
     """
     old_features, old_full = row_digests(old)
@@ -121,7 +153,7 @@ def diff(old: Dataset, new: Dataset) -> DataDiff:
             unmatched_old.discard(i)
             unmatched_new.discard(j)
             relabelled.append((i, j, int(old.y[i]), int(new.y[j])))
-    # Same name (image files) or same position: changed in place.
+    # Same name (image files), or aligned like a text diff and mostly equal: changed in place.
     changed: list[tuple[int, int]] = []
     if old.row_names and new.row_names:
         where = {name: i for i, name in enumerate(old.row_names) if i in unmatched_old}
@@ -129,7 +161,7 @@ def diff(old: Dataset, new: Dataset) -> DataDiff:
             (where[new.row_names[j]], j) for j in sorted(unmatched_new) if new.row_names[j] in where
         ]
     else:
-        pairs = [(j, j) for j in sorted(unmatched_new) if j in unmatched_old]
+        pairs = _aligned_pairs(old, new, old_full, new_full, unmatched_old, unmatched_new)
     for i, j in pairs:
         unmatched_old.discard(i)
         unmatched_new.discard(j)
