@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,6 +99,9 @@ def audit(
         found = detector.run(data)
         runs.append(DetectorRun(detector.name, len(found), time.perf_counter() - begun))
         flags.extend(found)
+        held = frozenset(f.row for f in found if f.detector == "separation")
+        if held:
+            data = replace(data, suspected=data.suspected | held)
     # Spectral signatures and activation clustering are reported as supporting evidence only:
     # measured on clean digits, even rows both single out are mostly natural sub-styles.
     poison = {f.row for f in flags if f.counts_as_poison}

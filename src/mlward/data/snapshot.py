@@ -123,9 +123,9 @@ def diff(old: Dataset, new: Dataset) -> DataDiff:
     """Every added, removed, changed and relabelled row, and how classes and features moved.
 
     Rows are matched by content first (identical features: the same row, relabelled if its
-    label differs), then by name or by aligning the two sequences like a text diff (changed features, when
-    most features are equal), and the rest are added or
-    removed. Duplicated rows are matched one to one.
+    label differs), then by name or by aligning the two sequences like a text diff (changed
+    in place, when most features are equal); the rest are added or removed. Duplicated rows
+    are matched one to one.
     """
     old_features, old_full = row_digests(old)
     new_features, new_full = row_digests(new)

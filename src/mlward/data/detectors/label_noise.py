@@ -12,6 +12,7 @@ decides which rows of B it places in A.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,15 @@ class LabelNoise:
     name = "label-noise"
 
     def run(self, data: AuditInput) -> list[SampleFlag]:
+        if not data.suspected:
+            return self._run(data)
+        # Rows already held as backdoor poison would teach the models their trigger and make
+        # their own source class look flipped: leave them out, and map rows back.
+        kept = np.array([i for i in range(len(data.y)) if i not in data.suspected], dtype=np.intp)
+        inner = AuditInput(data.x[kept], data.y[kept], data.features[kept], data.seed)
+        return [replace(f, row=int(kept[f.row])) for f in self._run(inner)]
+
+    def _run(self, data: AuditInput) -> list[SampleFlag]:
         proba = cross_validated_proba(data.features, data.y, data.seed)
         own = proba[np.arange(len(data.y)), data.y]
         agreement, votes = neighbour_agreement(data.features, data.y)
