@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlward import __version__
 from mlward.conversion import ConversionError, ConversionResult, convert
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from mlward.data.backdoor_model import BackdoorScan
     from mlward.data.dataset import Dataset
     from mlward.data.results import DataAuditReport, DataDiff, Snapshot
     from mlward.data.snapshot import SnapshotStore
@@ -30,6 +31,7 @@ __all__ = [
     "ConversionResult",
     "UnsafeModelError",
     "audit_data",
+    "backdoor_scan",
     "convert",
     "diff_data",
     "iter_files",
@@ -276,3 +278,37 @@ def diff_data(
         rows=len(arrived),
     )
     return replace(result, added_audit=scoped)
+
+
+def backdoor_scan(
+    model: str | os.PathLike[str] | Any,
+    data: Dataset | str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    labels: str | None = None,
+    allow: Iterable[str] = (),
+    trigger_png: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> BackdoorScan:
+    """Look for a backdoor in a torch classifier, given a clean labelled sample of its data.
+
+    A path is loaded through the safe loader (``allow`` admits the model's own classes); a
+    module object is used as it is. ``trigger_png`` saves the most suspicious class's
+    recovered trigger (or, when none is suspected, the smallest one) as an image.
+    """
+    from mlward.data import backdoor_model
+
+    if isinstance(model, (str, os.PathLike)):
+        from mlward.data.features import load_torch_model
+
+        model = load_torch_model(model, tuple(allow))
+    sample = _dataset(data, label, labels)
+    result = backdoor_model.scan(model, sample, seed=seed)
+    if trigger_png is not None:
+        chosen = (
+            result.suspected[0]
+            if result.suspected
+            else min(result.classes, key=lambda t: t.mask_l1).label
+        )
+        backdoor_model.trigger_png(result, chosen, trigger_png)
+    return result

@@ -81,6 +81,45 @@ def register(commands: Any) -> None:
     diff.add_argument("--output", "-o", metavar="FILE", help="write the report here")
 
 
+def register_model(commands: Any) -> None:
+    model = commands.add_parser("model", help="examine a model's behaviour (backdoors)")
+    sub = model.add_subparsers(dest="model_command", required=True)
+    scan = sub.add_parser(
+        "backdoor-scan",
+        help="reverse-engineer a minimal trigger per class (Neural Cleanse-style)",
+        description=(
+            "Loads a whole torch model through the safe loader and searches every class for a "
+            "minimal trigger on a clean labelled sample. Exit codes: 0 no backdoor found, "
+            "1 a suspected target class, 2 an error."
+        ),
+    )
+    scan.add_argument("model", metavar="MODEL")
+    scan.add_argument("--data", required=True, metavar="SAMPLE", help="clean labelled sample")
+    _dataset_flags(scan)
+    scan.add_argument("--allow", action="append", default=[], metavar="MODULE.NAME")
+    scan.add_argument("--trigger-png", metavar="FILE", help="save the recovered trigger here")
+    scan.add_argument("--format", choices=("text", "json"), default="text")
+    scan.add_argument("--seed", type=int, default=0)
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from mlward import api
+    from mlward.data import render
+
+    result = api.backdoor_scan(
+        args.model,
+        args.data,
+        label=args.label,
+        labels=args.labels,
+        allow=args.allow,
+        trigger_png=args.trigger_png,
+        seed=args.seed,
+    )
+    renderer = render.render_backdoor_json if args.format == "json" else render.render_backdoor_text
+    sys.stdout.write(renderer(result))
+    return 1 if result.backdoored else 0
+
+
 def _write(text: str, output: str | None) -> None:
     if not output:
         sys.stdout.write(text)

@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     from mlward.cli import data as data_cli
 
     data_cli.register(commands)
+    data_cli.register_model(commands)
     return parser
 
 
@@ -255,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mlward.cli import data as data_cli
 
             return data_cli.run(args)
+        if args.command == "model":
+            from mlward.cli import data as data_cli
+
+            return data_cli.run_model(args)
     except MlwardError as exc:
         sys.stderr.write(f"mlward: error: {exc}\n")
         return int(ExitCode.ERROR)

@@ -167,9 +167,7 @@ def _scan(
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     everything = model_input(sample)
-    reference = (
-        train_twin(model, everything, torch.as_tensor(sample.y), seed + 1) if twin else None
-    )
+    reference = train_twin(model, everything, torch.as_tensor(sample.y), seed + 1) if twin else None
     pick = np.random.default_rng(seed).permutation(len(sample))[:rows]
     inputs = everything[torch.as_tensor(pick)]
     # Images: one mask value per pixel, shared by the channels; tabular: one per feature.
@@ -220,12 +218,16 @@ def _scan(
     )
 
 
-def trigger_png(scan_result: BackdoorScan, label: int, path: str | os.PathLike[str], scale: int = 16) -> None:
+def trigger_png(
+    scan_result: BackdoorScan, label: int, path: str | os.PathLike[str], scale: int = 16
+) -> None:
     """Save the recovered trigger (mask x pattern, and the mask beside it) as a PNG."""
     try:
         from PIL import Image
     except ImportError as exc:
-        raise InputError(f"saving a PNG needs Pillow ({exc})", fix="pip install 'mlward[data]'") from exc
+        raise InputError(
+            f"saving a PNG needs Pillow ({exc})", fix="pip install 'mlward[data]'"
+        ) from exc
     trigger = next(t for t in scan_result.classes if t.label == label)
     shape = scan_result.image_shape
     if shape is None:
@@ -244,4 +246,6 @@ def trigger_png(scan_result: BackdoorScan, label: int, path: str | os.PathLike[s
     try:
         image.save(os.fspath(path))
     except OSError as exc:
-        raise InputError(f"cannot write {os.fspath(path)}: {exc}", fix="Pick a writable path.") from exc
+        raise InputError(
+            f"cannot write {os.fspath(path)}: {exc}", fix="Pick a writable path."
+        ) from exc

@@ -103,10 +103,8 @@ def penultimate(model: Any, inputs: Any, classes: int, batch: int = 512) -> NDAr
     return np.concatenate(chunks)
 
 
-def torch_model_features(
-    dataset: Dataset, model_path: str | os.PathLike[str], allow: tuple[str, ...] = ()
-) -> NDArray[np.float64]:
-    """Penultimate activations of a torch model loaded through mlward's safe loader."""
+def load_torch_model(model_path: str | os.PathLike[str], allow: tuple[str, ...] = ()) -> Any:
+    """A whole torch model, through mlward's safe loader (never plain torch.load)."""
     _torch()
     from mlward.scanning.safe_load import torch_load
 
@@ -116,6 +114,14 @@ def torch_model_features(
             f"{os.fspath(model_path)} holds a {type(model).__name__}, not a whole torch model",
             fix="Save the model object with torch.save(model, path), not its state_dict.",
         )
+    return model
+
+
+def torch_model_features(
+    dataset: Dataset, model_path: str | os.PathLike[str], allow: tuple[str, ...] = ()
+) -> NDArray[np.float64]:
+    """Penultimate activations of a torch model loaded through mlward's safe loader."""
+    model = load_torch_model(model_path, allow)
     classes = max(len(dataset.classes), int(dataset.y.max()) + 1)
     return penultimate(model, model_input(dataset), classes)
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from mlward.data.backdoor_model import BackdoorScan
 from mlward.data.results import ClassState, DataAuditReport, DataDiff, Snapshot
 
 
@@ -144,4 +145,52 @@ def render_diff_text(diff: DataDiff) -> str:
     if diff.added_audit is not None:
         lines += ["", "audit of the added rows (row numbers are rows of NEW):"]
         lines.append(render_audit_text(diff.added_audit, limit=20))
+    return "\n".join(lines) + "\n"
+
+
+def backdoor_dict(result: BackdoorScan) -> dict[str, Any]:
+    return {
+        "sample": result.source,
+        "backdoored": result.backdoored,
+        "suspected_targets": list(result.suspected),
+        "classes": [
+            {
+                "label": t.label,
+                "mask_l1": round(t.mask_l1, 4),
+                "attack_success": round(t.attack_success, 4),
+                "anomaly_index": round(t.anomaly_index, 4),
+                "twin_success": None if t.twin_success is None else round(t.twin_success, 4),
+            }
+            for t in result.classes
+        ],
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def render_backdoor_json(result: BackdoorScan) -> str:
+    return json.dumps(backdoor_dict(result), indent=2) + "\n"
+
+
+def render_backdoor_text(result: BackdoorScan) -> str:
+    if result.suspected:
+        head = "BACKDOOR suspected: target class " + ", ".join(map(str, result.suspected))
+    else:
+        head = "no backdoor found"
+    lines = [
+        head,
+        "",
+        "class  mask L1  success  anomaly  twin success",
+    ]
+    for t in result.classes:
+        twin = "-" if t.twin_success is None else f"{t.twin_success:.2f}"
+        mark = "!" if t.label in result.suspected else " "
+        lines.append(
+            f"{mark}{t.label:>4}  {t.mask_l1:7.2f}  {t.attack_success:7.2f}  "
+            f"{t.anomaly_index:7.2f}  {twin:>12}"
+        )
+    lines.append("")
+    lines.append(
+        "a class is named when its trigger is anomalously small (anomaly > 1.8), works on the "
+        "model (>= 0.9) and fails on a twin retrained on the sample (<= 0.25)"
+    )
     return "\n".join(lines) + "\n"
