@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("sklearn")
-
 from mlward.api import backdoor_scan
 from mlward.cli.main import main
 from mlward.data import scenarios as sc
 from mlward.data.features import model_input
 from mlward.data.screening import MahalanobisScreen, Strip
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
 
 
 def _cnn(scenario: sc.Scenario, seed: int = 0) -> Any:
