@@ -4,7 +4,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mlward.api import ConversionError, UnsafeModelError, convert, load, scan, torch_load
+from mlward.api import (
+    ConversionError,
+    UnsafeModelError,
+    audit_data,
+    backdoor_scan,
+    convert,
+    diff_data,
+    load,
+    scan,
+    snapshot_data,
+    torch_load,
+)
 from mlward.options import Limits, ScanOptions
 from mlward.results import (
     ArtifactResult,
@@ -27,8 +38,12 @@ __all__ = [
     "UnsafeModelError",
     "Verdict",
     "__version__",
+    "audit_data",
+    "backdoor_scan",
     "convert",
+    "diff_data",
     "load",
     "scan",
+    "snapshot_data",
     "torch_load",
 ]
