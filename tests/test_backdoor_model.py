@@ -118,3 +118,31 @@ def test_mahalanobis_screen_catches_triggered_inputs(backdoored: tuple[sc.Scenar
     screen = MahalanobisScreen(model, fit)
     assert screen.flags(scenario.triggered_test).mean() >= 0.9
     assert screen.flags(held).mean() <= 0.05
+
+
+def _mlp(scenario: sc.Scenario) -> Any:
+    torch.manual_seed(0)
+    classes = int(scenario.train.y.max()) + 1
+    model = torch.nn.Sequential(
+        torch.nn.Linear(scenario.train.x.shape[1], 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, classes),
+    )
+    x = torch.as_tensor(scenario.train.x, dtype=torch.float32)
+    y = torch.as_tensor(scenario.train.y)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+@pytest.mark.slow
+def test_tabular_model_backdoor_named_and_clean_twin_not() -> None:
+    # Fixed values in three features of 64 (digits read as a table, no image shape).
+    poisoned = sc.tabular_backdoor("digits_tabular", rate=0.1, target=5)
+    assert backdoor_scan(_mlp(poisoned), poisoned.test).suspected == (5,)
+    clean = sc.clean("digits_tabular")
+    assert not backdoor_scan(_mlp(clean), clean.test).backdoored
