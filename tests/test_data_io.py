@@ -30,7 +30,7 @@ def _save_npz(path: Path, scenario: sc.Scenario) -> Path:
 
 def test_npz_npy_csv_parquet_images_read_the_same_rows(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("fastparquet")
     image = pytest.importorskip("PIL.Image")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 16, size=(12, 4, 4)).astype(np.float64)

@@ -140,7 +140,7 @@ def _read_table(path: str, kind: str) -> Any:
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except ImportError as exc:
-        raise _missing_extra("pyarrow", exc) from exc
+        raise _missing_extra("a Parquet engine (fastparquet or pyarrow)", exc) from exc
     except (OSError, ValueError) as exc:
         raise InputError(
             f"cannot read {path}: {exc}", fix=f"Check that it is a {kind} file."
