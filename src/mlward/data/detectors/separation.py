@@ -30,6 +30,7 @@ from mlward.data.results import SampleFlag
 # detector reports those).
 _MIN_GROUP_SHARE = 0.02
 _MIN_GROUP_ROWS = 4
+_SPLIT_TRIES = 3
 # Share of other-class rows the estimated trigger must send to the class...
 _MIN_TRANSFER = 0.6
 # ...and by how much more than the other group's estimate does.
@@ -133,9 +134,27 @@ class Separation:
     def __init__(self) -> None:
         self.tests: list[ClassTest] = []
 
-    def run(self, data: AuditInput) -> list[SampleFlag]:
+    @staticmethod
+    def _split(
+        space: NDArray[np.float64], rows: NDArray[np.intp], seed: int
+    ) -> list[NDArray[np.intp]] | None:
+        """Two groups of the class; a handful of outliers split off is set aside, and the rest
+        split again (outliers are the outlier detector's job, and would hide the poison)."""
         from sklearn.cluster import KMeans
 
+        smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+        for _ in range(_SPLIT_TRIES):
+            if len(rows) < 2 * smallest:
+                return None
+            split = KMeans(2, n_init=10, random_state=seed).fit_predict(space[rows])
+            groups = [rows[split == g] for g in (0, 1)]
+            sizes = [len(g) for g in groups]
+            if min(sizes) >= smallest:
+                return groups
+            rows = groups[int(np.argmax(sizes))]
+        return None
+
+    def run(self, data: AuditInput) -> list[SampleFlag]:
         space = whiten(data.features, data.y, data.seed)
         full: Any = classifier(data.seed)
         full.fit(data.features, data.y)
@@ -149,10 +168,9 @@ class Separation:
             others = np.flatnonzero(data.y != label)
             if len(rows) < 2 * _MIN_GROUP_ROWS or len(others) == 0:
                 continue
-            split = KMeans(2, n_init=10, random_state=data.seed).fit_predict(space[rows])
-            groups = [rows[split == g] for g in (0, 1)]
-            if min(len(g) for g in groups) < max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows)):
-                continue  # one group is a handful of outliers: the outlier detector's job
+            groups = self._split(space, rows, data.seed)
+            if groups is None:
+                continue
             triggers = [
                 (
                     fixed_trigger(data.features, g, others, rows),
