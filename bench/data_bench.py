@@ -18,7 +18,9 @@ poisoned rows. mlward runs in the dev venv with no poison-rate hint.
 For every tool's flagged rows: precision, recall, F1, the share of clean rows flagged (FPR),
 and, after removing the flagged rows and retraining the victim model (an MLP), the attack
 success rate on triggered test rows and the clean test accuracy, next to a victim trained on
-the unpoisoned training set. Results go to ``bench/results/data-<timestamp>.json``.
+the unpoisoned training set ("ASR clean": how often the trigger alone, with no backdoor, sends
+rows to the target; "acc base": that victim's clean accuracy). Results go to
+``bench/results/data-<timestamp>.json``.
 
 Exit code: 0 when mlward meets every acceptance target on the main scenarios, 1 when it misses
 one, 2 when the harness failed.
@@ -174,7 +176,8 @@ def _fmt(value: float | None) -> str:
 def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'scenario':38} {'tool':8} {'flagged':>7} {'prec':>6} {'recall':>6} {'F1':>6} "
-        f"{'FPR':>6} {'ASR before':>10} {'ASR after':>9} {'acc base':>8} {'acc after':>9} "
+        f"{'FPR':>6} {'ASR before':>10} {'ASR after':>9} {'ASR clean':>9} {'acc base':>8} "
+        f"{'acc after':>9} "
         f"{'time s':>7}"
     )
     print(header)
@@ -187,7 +190,8 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{'-' if clean else _fmt(r['recall']):>6} "  # type: ignore[arg-type]
             f"{'-' if clean else _fmt(r['f1']):>6} "  # type: ignore[arg-type]
             f"{_fmt(r['false_positive_rate']):>6} "  # type: ignore[arg-type]
-            f"{_fmt(r['attack_success_before']):>10} {_fmt(r['attack_success_after']):>9} "  # type: ignore[arg-type]
+            f"{_fmt(r['attack_success_before']):>10} {_fmt(r['attack_success_after']):>9} "
+            f"{_fmt(r['attack_success_clean']):>9} "  # type: ignore[arg-type]
             f"{_fmt(r['clean_accuracy_baseline']):>8} {_fmt(r['clean_accuracy_after']):>9} "  # type: ignore[arg-type]
             f"{r['seconds']!s:>7}"
         )
@@ -204,8 +208,13 @@ def misses(r: dict[str, object]) -> list[str]:
     if float(r["false_positive_rate"]) > 0.02:  # type: ignore[arg-type]
         out.append("FPR > 2%")
     after = r["attack_success_after"]
+    natural = r["attack_success_clean"]
     if after is not None and float(after) > 0.05:  # type: ignore[arg-type]
-        out.append("ASR after > 0.05")
+        # Reported either way; marked when the trigger also fools a model that never saw poison.
+        why = "ASR after > 0.05"
+        if natural is not None and float(natural) >= float(after) - 0.02:  # type: ignore[arg-type]
+            why += f" (a victim trained on unpoisoned data: {float(natural):.2f})"  # type: ignore[arg-type]
+        out.append(why)
     lost = float(r["clean_accuracy_baseline"]) - float(r["clean_accuracy_after"])  # type: ignore[arg-type]
     if lost > 0.01:
         out.append(f"clean accuracy lost {lost * 100:.1f} points")

@@ -320,6 +320,9 @@ class Measurement:
     false_positive_rate: float  # share of clean rows flagged
     attack_success_before: float | None
     attack_success_after: float | None
+    # The triggered test rows sent to the target by a victim trained on unpoisoned data: what
+    # the "trigger" does with no backdoor at all (a 4x4 blob top right already reads as a 7).
+    attack_success_clean: float | None
     clean_accuracy_baseline: float  # victim trained on the unpoisoned training set
     clean_accuracy_after: float  # victim trained on the filtered training set
 
@@ -359,8 +362,10 @@ def measure(
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     fpr = int((flagged & ~truth).sum()) / max(int((~truth).sum()), 1)
     if not retrain:
-        return Measurement(int(flagged.sum()), precision, recall, f1, fpr, None, None, 0.0, 0.0)
-    base, _ = victim_accuracy(
+        return Measurement(
+            int(flagged.sum()), precision, recall, f1, fpr, None, None, None, 0.0, 0.0
+        )
+    base, natural = victim_accuracy(
         scenario.clean_train, scenario.test, scenario.triggered_test, scenario.target, seed
     )
     _, before = victim_accuracy(
@@ -371,5 +376,5 @@ def measure(
         kept, scenario.test, scenario.triggered_test, scenario.target, seed
     )
     return Measurement(
-        int(flagged.sum()), precision, recall, f1, fpr, before, after, base, after_accuracy
+        int(flagged.sum()), precision, recall, f1, fpr, before, after, natural, base, after_accuracy
     )

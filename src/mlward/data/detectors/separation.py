@@ -80,6 +80,18 @@ class Trigger:
         close = np.abs(rows[:, self.fixed] - self.value[self.fixed]) <= tolerance[self.fixed]
         return np.asarray(close.all(axis=1), dtype=np.bool_)
 
+    def alignment(
+        self, rows: NDArray[np.float64], others: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """How much of the additive pattern each row's gap to its nearest other row holds."""
+        from sklearn.neighbors import NearestNeighbors
+
+        assert self.shift is not None
+        _, nearest = NearestNeighbors(n_neighbors=1).fit(others).kneighbors(rows)
+        gaps = rows - others[nearest[:, 0]]
+        norm = float(self.shift @ self.shift) or 1.0
+        return np.asarray(gaps @ self.shift / norm, dtype=np.float64)
+
     def describe(self) -> str:
         if self.shift is not None:
             return "an additive pattern"
@@ -216,7 +228,11 @@ class Separation:
             if trigger.shift is None:
                 carrying = trigger.carried_by(data.features[rows], spread)
             else:
-                carrying = own < 0.5
+                # A blend is also carried by rows the model still places here: a row carries it
+                # when its gap to the nearest row of another class runs along the pattern.
+                carrying = (own < 0.5) | (
+                    trigger.alignment(data.features[rows], data.features[others]) >= 0.5
+                )
             header = (
                 f"class {label} holds a group of {len(candidate)} rows sharing "
                 f"{trigger.describe()}; stamped on the other classes it moves "
