@@ -19,6 +19,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    # These models are tiny: one thread per xdist worker is fastest on a shared 2-core machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _cnn(scenario: sc.Scenario, seed: int = 0) -> Any:
     torch.manual_seed(seed)
     model = torch.nn.Sequential(
