@@ -2,7 +2,8 @@
 # `make bench`: mlward vs picklescan / modelscan / fickling / modelaudit (bench/scan_bench.py),
 # then mlward vs model_signing (bench/sign_bench.py), then the differential fuzz run if
 # bench/fuzz_differential.py exists, then the transparency log (bench/log_bench.py: appends/s,
-# proof times at 1,000,000 entries, SQLite and PostgreSQL).
+# proof times at 1,000,000 entries, SQLite and PostgreSQL), then the data-poisoning benchmark
+# (mlward vs ART, bench/data_bench.py).
 # Extra arguments go to scan_bench.py, e.g. `bash bench/run.sh --datasets dense.pkl`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +28,8 @@ fi
 "$PY" bench/log_bench.py
 logs=$?
 if [ "$logs" -ne 0 ] && [ "$status" -eq 0 ]; then status=$logs; fi
+
+"$PY" bench/data_bench.py --held-out
+data=$?
+if [ "$data" -ne 0 ] && [ "$status" -eq 0 ]; then status=$data; fi
 exit "$status"

@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from mlward.api import convert, load, scan, sign, torch_load, verify
+    from mlward.api import (
+        audit_data,
+        backdoor_scan,
+        convert,
+        diff_data,
+        load,
+        scan,
+        sign,
+        snapshot_data,
+        torch_load,
+        verify,
+    )
     from mlward.errors import ConversionError, UnsafeModelError
     from mlward.options import Limits, ScanOptions
     from mlward.results import (
@@ -32,10 +43,14 @@ _EXPORTS = {
     "Severity": "mlward.results",
     "UnsafeModelError": "mlward.errors",
     "Verdict": "mlward.results",
+    "audit_data": "mlward.api",
+    "backdoor_scan": "mlward.api",
     "convert": "mlward.api",
+    "diff_data": "mlward.api",
     "load": "mlward.api",
     "scan": "mlward.api",
     "sign": "mlward.api",
+    "snapshot_data": "mlward.api",
     "torch_load": "mlward.api",
     "verify": "mlward.api",
 }
@@ -52,10 +67,14 @@ __all__ = [
     "UnsafeModelError",
     "Verdict",
     "__version__",
+    "audit_data",
+    "backdoor_scan",
     "convert",
+    "diff_data",
     "load",
     "scan",
     "sign",
+    "snapshot_data",
     "torch_load",
     "verify",
 ]

@@ -17,7 +17,14 @@ from mlward.scanning.engine import Scanner
 from mlward.storage import remote
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from mlward.conversion import ConversionResult
+    from mlward.data.backdoor_model import BackdoorScan
+    from mlward.data.dataset import Dataset
+    from mlward.data.results import DataAuditReport, DataDiff, Snapshot
+    from mlward.data.snapshot import SnapshotStore
     from mlward.provenance.bom import BomResult
     from mlward.provenance.hashing import HashingOptions
     from mlward.provenance.lineage import (
@@ -52,15 +59,20 @@ __all__ = [
     "TransparencyLog",
     "UnsafeModelError",
     "append_evidence",
+    "audit_data",
+    "backdoor_scan",
     "bom",
     "convert",
+    "diff_data",
     "iter_files",
     "lineage",
     "load",
     "open_log",
+    "read_dataset",
     "record_provenance",
     "scan",
     "sign",
+    "snapshot_data",
     "torch_load",
     "verify",
     "verify_log",
@@ -378,3 +390,162 @@ def bom(
         output=os.fspath(output) if output else None,
         tool_version=__version__,
     )
+
+
+# Datasets: audit, snapshot, diff. The data package (numpy, scikit-learn) is imported on use,
+# so scanning models never needs it.
+
+
+def read_dataset(
+    path: str | os.PathLike[str], *, label: str | None = None, labels: str | None = None
+) -> Dataset:
+    """Read a dataset (.npy/.npz, .csv, .parquet, or a folder of class folders of images)."""
+    from mlward.data.readers import read_dataset as read
+
+    return read(path, label=label, labels=labels)
+
+
+def _dataset(
+    value: Dataset | str | os.PathLike[str], label: str | None = None, labels: str | None = None
+) -> Dataset:
+    from mlward.data.dataset import Dataset as DatasetType
+
+    if isinstance(value, DatasetType):
+        return value
+    return read_dataset(value, label=label, labels=labels)
+
+
+def audit_data(
+    dataset: Dataset | str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    labels: str | None = None,
+    features: str | os.PathLike[str] | NDArray[np.float64] | None = None,
+    model: str | os.PathLike[str] | None = None,
+    reference_model: bool = False,
+    allow: Iterable[str] = (),
+    test: Dataset | str | os.PathLike[str] | None = None,
+    write_filtered: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> DataAuditReport:
+    """Find poisoned, mislabelled and duplicated rows; no guess of the poison rate is needed.
+
+    Features, in order of preference: ``features`` (an array or a .npy path, one row per
+    sample), ``model`` (penultimate activations of a torch model, loaded through the safe
+    loader; ``allow`` admits its own classes), ``reference_model`` (hidden layer of a small
+    MLP trained here), else the standardised input.
+    """
+    import numpy as np
+
+    from mlward.data import audit as audit_module
+    from mlward.data import features as feature_module
+    from mlward.data.readers import write_dataset
+
+    data = _dataset(dataset, label, labels)
+    held_out = None if test is None else _dataset(test, label)
+    space: NDArray[np.float64] | None
+    if features is not None and not isinstance(features, (str, os.PathLike)):
+        space = np.asarray(features, dtype=np.float64).reshape(len(data), -1)
+        source = "given features"
+    elif features is not None:
+        space = feature_module.given_features(features, len(data))
+        source = f"features from {os.fspath(features)}"
+    elif model is not None:
+        space = feature_module.torch_model_features(data, model, tuple(allow))
+        source = f"penultimate activations of {os.fspath(model)}"
+    elif reference_model:
+        space = feature_module.reference_model_features(data, seed)
+        source = "reference MLP hidden layer"
+    else:
+        space, source = None, "standardised input"
+    report = audit_module.audit(data, space, feature_source=source, test=held_out, seed=seed)
+    if write_filtered is not None:
+        write_dataset(audit_module.filtered(data, report), write_filtered)
+    return report
+
+
+def snapshot_data(
+    dataset: Dataset | str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    labels: str | None = None,
+    store: SnapshotStore | None = None,
+) -> tuple[Snapshot, str]:
+    """Digest a dataset (whole and per row) and record it; returns it and where it went."""
+    from mlward.data.snapshot import JsonLinesStore, snapshot
+
+    data = _dataset(dataset, label, labels)
+    snap = snapshot(data)
+    return snap, (store or JsonLinesStore()).put(snap)
+
+
+def diff_data(
+    old: Dataset | str | os.PathLike[str],
+    new: Dataset | str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    audit_added: bool = True,
+    seed: int = 0,
+) -> DataDiff:
+    """What changed between two versions, and the detectors' view of the rows that arrived.
+
+    The detectors run on the whole new version (poison needs the clean rows as contrast) and
+    report the flags on added, changed and relabelled rows.
+    """
+    from dataclasses import replace
+
+    from mlward.data import audit as audit_module
+    from mlward.data.snapshot import diff
+
+    before = _dataset(old, label)
+    after = _dataset(new, label)
+    result = diff(before, after)
+    arrived = set(result.added) | {n for _, n in result.changed}
+    arrived |= {n for _, n, _, _ in result.relabelled}
+    if not audit_added or not arrived:
+        return result
+    report = audit_module.audit(after, seed=seed)
+    flags = tuple(f for f in report.flags if f.row in arrived)
+    rows = tuple(r for r in report.suspicious_rows if r in arrived)
+    scoped = replace(
+        report,
+        flags=flags,
+        suspicious_rows=rows,
+        classes=audit_module.class_verdicts(after, list(flags), set(rows)),
+        rows=len(arrived),
+    )
+    return replace(result, added_audit=scoped)
+
+
+def backdoor_scan(
+    model: str | os.PathLike[str] | Any,
+    data: Dataset | str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    labels: str | None = None,
+    allow: Iterable[str] = (),
+    trigger_png: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> BackdoorScan:
+    """Look for a backdoor in a torch classifier, given a clean labelled sample of its data.
+
+    A path is loaded through the safe loader (``allow`` admits the model's own classes); a
+    module object is used as it is. ``trigger_png`` saves the most suspicious class's
+    recovered trigger (or, when none is suspected, the smallest one) as an image.
+    """
+    from mlward.data import backdoor_model
+
+    if isinstance(model, (str, os.PathLike)):
+        from mlward.data.features import load_torch_model
+
+        model = load_torch_model(model, tuple(allow))
+    sample = _dataset(data, label, labels)
+    result = backdoor_model.scan(model, sample, seed=seed)
+    if trigger_png is not None:
+        chosen = (
+            result.suspected[0]
+            if result.suspected
+            else min(result.classes, key=lambda t: t.mask_l1).label
+        )
+        backdoor_model.trigger_png(result, chosen, trigger_png)
+    return result

@@ -32,8 +32,10 @@ _FAIL_ON = {"suspicious": Verdict.SUSPICIOUS, "malicious": Verdict.MALICIOUS}
 # Commands that live in modules of their own, each with add_parser(commands) and run(args).
 _COMMAND_MODULES = {
     "bom": "mlward.cli.bom",
+    "data": "mlward.cli.data",
     "lineage": "mlward.cli.provenance",
     "log": "mlward.cli.log",
+    "model": "mlward.cli.data",
     "provenance": "mlward.cli.provenance",
     "sign": "mlward.cli.sign",
     "verify": "mlward.cli.sign",

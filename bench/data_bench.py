@@ -1,0 +1,277 @@
+"""Data-poisoning benchmark: mlward's dataset audit against IBM ART 1.20.1, side by side.
+
+Usage (from the repo root; ``make bench`` runs it through ``bench/run.sh``)::
+
+    .venv/bin/python bench/data_bench.py [--held-out] [--no-art] [--scenarios NAME ...]
+
+Every scenario is generated in code from scikit-learn's bundled data (seeded, offline): BadNets
+pixel triggers on digits at 5% and 10%, a tabular backdoor (fixed values in three features) on
+breast_cancer at 5%, random label flips at 10%, targeted flips of 30% of one class, and clean
+controls. ``--held-out`` adds variations nobody tuned on (seeds 100+, other trigger shapes,
+positions, blends, rates and data sets).
+
+ART runs in its own venv (``bench/.venvs/art``: ``adversarial-robustness-toolbox==1.20.1``,
+with torch pinned to the local CPU wheel first) through ``bench/peer_art.py``: ActivationDefence
+and SpectralSignatureDefense with their default settings on a small MLP trained on the
+poisoned rows. mlward runs in the dev venv with no poison-rate hint.
+
+For every tool's flagged rows: precision, recall, F1, the share of clean rows flagged (FPR),
+and, after removing the flagged rows and retraining the victim model (an MLP), the attack
+success rate on triggered test rows and the clean test accuracy, next to a victim trained on
+the unpoisoned training set ("ASR clean": how often the trigger alone, with no backdoor, sends
+rows to the target; "acc base": that victim's clean accuracy). Results go to
+``bench/results/data-<timestamp>.json``.
+
+Exit code: 0 when mlward meets every acceptance target on the main scenarios, 1 when it misses
+one, 2 when the harness failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from mlward.api import audit_data  # noqa: E402
+from mlward.data import scenarios as sc  # noqa: E402
+
+ART_PIN = "adversarial-robustness-toolbox==1.20.1"
+# ART imports these without declaring them (packaging) or needs them for its sklearn paths.
+ART_UNDECLARED = ("packaging", "scikit-learn")
+TORCH_PIN = "torch==2.13.0"
+ART_VENV = BENCH / ".venvs" / "art"
+
+MAIN: dict[str, tuple[str, Callable[[], sc.Scenario]]] = {
+    "badnets-5%": ("backdoor", lambda: sc.badnets(rate=0.05)),
+    "badnets-10%": ("backdoor", lambda: sc.badnets(rate=0.10)),
+    "tabular-5%": ("backdoor", lambda: sc.tabular_backdoor("breast_cancer", rate=0.05)),
+    "random-flips-10%": ("flips", lambda: sc.random_flips(rate=0.10)),
+    "targeted-flips-30%": ("flips", lambda: sc.targeted_flips(source=3, target=8)),
+    "clean-digits": ("clean", lambda: sc.clean("digits")),
+    "clean-breast_cancer": ("clean", lambda: sc.clean("breast_cancer")),
+}
+HELD_OUT: dict[str, tuple[str, Callable[[], sc.Scenario]]] = {
+    "ho-badnets-checker-topleft-10%-s101": (
+        "backdoor",
+        lambda: sc.badnets(rate=0.10, seed=101, trigger="checker", position="top-left"),
+    ),
+    "ho-badnets-cross-centre-5%-s103": (
+        "backdoor",
+        lambda: sc.badnets(rate=0.05, seed=103, trigger="cross", position="centre", target=3),
+    ),
+    "ho-badnets-blend0.2-8%-s102": (
+        "backdoor",
+        lambda: sc.badnets(rate=0.08, seed=102, trigger="blend", blend=0.2, target=5),
+    ),
+    "ho-badnets-random4-3%-s100": (
+        "backdoor",
+        lambda: sc.badnets(
+            rate=0.03, seed=100, trigger="random", size=4, position="top-right", target=7
+        ),
+    ),
+    "ho-tabular-wine-8%-s100": (
+        "backdoor",
+        lambda: sc.tabular_backdoor("wine", seed=100, rate=0.08),
+    ),
+    "ho-tabular-iris-7%-s100": (
+        "backdoor",
+        lambda: sc.tabular_backdoor("iris", seed=100, rate=0.07, target=2),
+    ),
+    "ho-tabular-synthetic-5%-s100": (
+        "backdoor",
+        lambda: sc.tabular_backdoor("synthetic", seed=100, features=4, target=2),
+    ),
+    "ho-tabular-digits-in-range-5%-s100": (
+        "backdoor",
+        lambda: sc.tabular_backdoor("digits_tabular", seed=100, quantile=0.95, target=4),
+    ),
+    "ho-random-flips-breast_cancer-s100": (
+        "flips",
+        lambda: sc.random_flips("breast_cancer", seed=100),
+    ),
+    "ho-targeted-flips-digits-s100": (
+        "flips",
+        lambda: sc.targeted_flips(seed=100, source=0, target=3),
+    ),
+    "ho-targeted-flips-wine-s100": (
+        "flips",
+        lambda: sc.targeted_flips("wine", seed=100, source=0, target=1),
+    ),
+    "ho-clean-synthetic-s100": ("clean", lambda: sc.clean("synthetic", seed=100)),
+    "ho-clean-wine-s101": ("clean", lambda: sc.clean("wine", seed=101)),
+}
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[data-bench] {message}\n")
+    sys.stderr.flush()
+
+
+def ensure_art() -> Path | None:
+    python = ART_VENV / "bin" / "python"
+    stamp = ART_VENV / ".bench-stamp"
+    want = json.dumps({"pin": ART_PIN, "undeclared": ART_UNDECLARED, "torch": TORCH_PIN})
+    if stamp.exists() and stamp.read_text() == want and python.exists():
+        return python
+    log(f"creating {ART_VENV.relative_to(ROOT)} for {ART_PIN} ...")
+    if ART_VENV.exists():
+        shutil.rmtree(ART_VENV)
+    ART_VENV.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(ART_VENV)], check=True)
+        pip = str(ART_VENV / "bin" / "pip")
+        # torch first: the local CPU wheel, so pip never pulls a multi-GB CUDA build.
+        subprocess.run([pip, "install", "--quiet", TORCH_PIN], check=True)
+        subprocess.run([pip, "install", "--quiet", ART_PIN, *ART_UNDECLARED], check=True)
+    except subprocess.CalledProcessError as exc:
+        log(f"cannot set up ART ({exc}); running mlward alone")
+        return None
+    stamp.write_text(want)
+    return python
+
+
+def run_art(python: Path, scenario: sc.Scenario, workdir: Path) -> dict[str, object]:
+    source = workdir / "in.npz"
+    target = workdir / "out.json"
+    np.savez(source, x=scenario.train.x, y=scenario.train.y)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(python), str(BENCH / "peer_art.py"), str(source), str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        log(f"ART failed on {scenario.name}: {done.stderr.strip()[-400:]}")
+        return {}
+    result: dict[str, object] = json.loads(target.read_text())
+    result["wall"] = wall
+    return result
+
+
+def row(name: str, kind: str, tool: str, m: sc.Measurement, seconds: float) -> dict[str, object]:
+    return {"scenario": name, "kind": kind, "tool": tool, **asdict(m), "seconds": round(seconds, 2)}
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    header = (
+        f"{'scenario':38} {'tool':8} {'flagged':>7} {'prec':>6} {'recall':>6} {'F1':>6} "
+        f"{'FPR':>6} {'ASR before':>10} {'ASR after':>9} {'ASR clean':>9} {'acc base':>8} "
+        f"{'acc after':>9} "
+        f"{'time s':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        clean = r["kind"] == "clean"
+        print(
+            f"{r['scenario']!s:38} {r['tool']!s:8} {r['flagged']!s:>7} "
+            f"{'-' if clean else _fmt(r['precision']):>6} "  # type: ignore[arg-type]
+            f"{'-' if clean else _fmt(r['recall']):>6} "  # type: ignore[arg-type]
+            f"{'-' if clean else _fmt(r['f1']):>6} "  # type: ignore[arg-type]
+            f"{_fmt(r['false_positive_rate']):>6} "  # type: ignore[arg-type]
+            f"{_fmt(r['attack_success_before']):>10} {_fmt(r['attack_success_after']):>9} "
+            f"{_fmt(r['attack_success_clean']):>9} "  # type: ignore[arg-type]
+            f"{_fmt(r['clean_accuracy_baseline']):>8} {_fmt(r['clean_accuracy_after']):>9} "  # type: ignore[arg-type]
+            f"{r['seconds']!s:>7}"
+        )
+
+
+def misses(r: dict[str, object]) -> list[str]:
+    """The acceptance targets this mlward result misses."""
+    out = []
+    kind = r["kind"]
+    if kind == "backdoor" and float(r["f1"]) < 0.9:  # type: ignore[arg-type]
+        out.append("F1 < 0.9")
+    if kind == "flips" and float(r["f1"]) < 0.8:  # type: ignore[arg-type]
+        out.append("F1 < 0.8")
+    if float(r["false_positive_rate"]) > 0.02:  # type: ignore[arg-type]
+        out.append("FPR > 2%")
+    after = r["attack_success_after"]
+    natural = r["attack_success_clean"]
+    if after is not None and float(after) > 0.05:  # type: ignore[arg-type]
+        # Reported either way; marked when the trigger also fools a model that never saw poison.
+        why = "ASR after > 0.05"
+        if natural is not None and float(natural) >= float(after) - 0.02:  # type: ignore[arg-type]
+            why += f" (a victim trained on unpoisoned data: {float(natural):.2f})"  # type: ignore[arg-type]
+        out.append(why)
+    lost = float(r["clean_accuracy_baseline"]) - float(r["clean_accuracy_after"])  # type: ignore[arg-type]
+    if lost > 0.01:
+        out.append(f"clean accuracy lost {lost * 100:.1f} points")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--held-out", action="store_true", help="add the held-out variations")
+    parser.add_argument("--no-art", action="store_true", help="run mlward alone")
+    parser.add_argument("--scenarios", nargs="*", help="run only these scenarios")
+    args = parser.parse_args()
+    chosen = dict(MAIN)
+    if args.held_out:
+        chosen.update(HELD_OUT)
+    if args.scenarios:
+        chosen = {k: v for k, v in {**MAIN, **HELD_OUT}.items() if k in args.scenarios}
+    art = None if args.no_art else ensure_art()
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (kind, factory) in chosen.items():
+            scenario = factory()
+            log(f"{name}: {len(scenario.train)} rows, {int(scenario.poisoned.sum())} poisoned")
+            started = time.perf_counter()
+            report = audit_data(scenario.train)
+            seconds = time.perf_counter() - started
+            rows.append(
+                row(
+                    name,
+                    kind,
+                    "mlward",
+                    sc.measure(scenario, list(report.suspicious_rows)),
+                    seconds,
+                )
+            )
+            if art is not None:
+                found = run_art(art, scenario, Path(tmp))
+                timing = found.get("seconds", {})
+                for tool in ("art-ac", "art-ss"):
+                    if tool in found:
+                        flagged = list(found[tool])  # type: ignore[call-overload]
+                        spent = float(timing.get("train", 0.0)) + float(timing.get(tool, 0.0))  # type: ignore[union-attr]
+                        rows.append(row(name, kind, tool, sc.measure(scenario, flagged), spent))
+    print_table(rows)
+    failed = [(r["scenario"], misses(r)) for r in rows if r["tool"] == "mlward" and misses(r)]
+    print()
+    for name, why in failed:
+        print(f"MISSED {name}: {', '.join(why)}")
+    if not failed:
+        print("mlward meets every acceptance target on these scenarios")
+    out = BENCH / "results" / f"data-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "art": ART_PIN if art else None}, indent=2))
+    print(f"results: {out.relative_to(ROOT)}")
+    main_failed = [n for n, _ in failed if n in MAIN]
+    return 1 if main_failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

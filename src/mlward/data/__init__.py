@@ -1,0 +1,1 @@
+"""Training data: readers, poisoning and backdoor detectors, snapshots and diffs."""

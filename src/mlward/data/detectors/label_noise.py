@@ -1,0 +1,189 @@
+"""Wrong labels: rows that a cross-validated model and their neighbours both place elsewhere.
+
+Either signal alone flags clean but unusual rows; a random flip is flagged only when a model
+that never saw the row gives its label little probability AND most of its nearest neighbours
+carry another label.
+
+Targeted flips (many rows of class A relabelled B) teach the model that some A's are B's, so
+each flipped row only looks half wrong. They show as a pair: far more rows of B lean towards A
+than any other pair of classes leans. For such a pair, a model trained without the leaning rows
+decides which rows of B it places in A.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlward.data.detectors.base import AuditInput, classifier
+from mlward.data.results import SampleFlag
+
+# Probability a held-out model must give the row's own label, at most, to count as disagreeing.
+_MAX_OWN_PROBABILITY = 0.1
+# ...or half of chance level, when there are few classes (a flipped row of a two-class
+# problem still gets p~0.2 from a model trained on 10% flips).
+_CHANCE_SHARE = 0.5
+_NEIGHBOURS = 10
+# Share of neighbours with the row's own label, at most.
+_MAX_NEIGHBOUR_AGREEMENT = 0.2
+# Looser bounds for rows that merely lean towards another class.
+_LEAN = 0.5
+# A pair (labelled B, leaning to A) is anomalous with at least this many leaning rows and this
+# many times the average count of the other pairs.
+_MIN_PAIR_ROWS = 5
+_MIN_PAIR_SHARE = 0.05
+_PAIR_RATIO = 4.0
+# Share of a row's neighbours (leaning rows left out) in the source class that marks a flip.
+_NEAR_SOURCE = 0.6
+
+
+def cross_validated_proba(
+    features: NDArray[np.float64], y: NDArray[np.int64], seed: int, folds: int = 5
+) -> NDArray[np.float64]:
+    """Out-of-fold class probabilities, one column per label 0..max(y)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    classes = int(y.max()) + 1
+    proba = np.zeros((len(y), classes))
+    smallest = int(min(c for c in np.bincount(y) if c > 0))
+    splitter = StratifiedKFold(
+        n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=seed
+    )
+    for train, held in splitter.split(features, y):
+        model: Any = classifier(seed)
+        model.fit(features[train], y[train])
+        proba[np.ix_(held, model.classes_)] = model.predict_proba(features[held])
+    return proba
+
+
+def neighbour_agreement(
+    features: NDArray[np.float64], y: NDArray[np.int64], neighbours: int = _NEIGHBOURS
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Share of each row's nearest neighbours (itself excluded) with its label, and their vote."""
+    from sklearn.neighbors import NearestNeighbors
+
+    count = min(neighbours, len(y) - 1)
+    index = NearestNeighbors(n_neighbors=count + 1).fit(features)
+    _, found = index.kneighbors(features)
+    others = found[:, 1:]
+    agreement = (y[others] == y[:, None]).mean(axis=1)
+    votes = np.array([np.bincount(y[row]).argmax() for row in others], dtype=np.int64)
+    return np.asarray(agreement, dtype=np.float64), votes
+
+
+def _neighbour_share(
+    features: NDArray[np.float64],
+    y: NDArray[np.int64],
+    keep: NDArray[np.bool_],
+    rows: NDArray[np.intp],
+    label: int,
+) -> NDArray[np.float64]:
+    """Share of each row's nearest kept rows (itself excluded) that carry ``label``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    pool = np.flatnonzero(keep)
+    count = min(_NEIGHBOURS, len(pool) - 1)
+    _, found = (
+        NearestNeighbors(n_neighbors=count + 1).fit(features[pool]).kneighbors(features[rows])
+    )
+    share = np.empty(len(rows))
+    for i, (row, found_rows) in enumerate(zip(rows, pool[found], strict=True)):
+        near = found_rows[found_rows != row][:count]
+        share[i] = float(np.mean(y[near] == label))
+    return share
+
+
+class LabelNoise:
+    name = "label-noise"
+
+    def run(self, data: AuditInput) -> list[SampleFlag]:
+        if not data.suspected:
+            return self._run(data)
+        # Rows already held as backdoor poison would teach the models their trigger and make
+        # their own source class look flipped: leave them out, and map rows back.
+        kept = np.array([i for i in range(len(data.y)) if i not in data.suspected], dtype=np.intp)
+        inner = AuditInput(data.x[kept], data.y[kept], data.features[kept], data.seed)
+        return [replace(f, row=int(kept[f.row])) for f in self._run(inner)]
+
+    def _run(self, data: AuditInput) -> list[SampleFlag]:
+        proba = cross_validated_proba(data.features, data.y, data.seed)
+        own = proba[np.arange(len(data.y)), data.y]
+        agreement, votes = neighbour_agreement(data.features, data.y)
+        predicted = proba.argmax(axis=1)
+        flags = []
+        bound = max(_MAX_OWN_PROBABILITY, _CHANCE_SHARE / len(data.labels))
+        for row in np.flatnonzero((own <= bound) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT)):
+            flags.append(
+                SampleFlag(
+                    int(row),
+                    int(data.y[row]),
+                    self.name,
+                    round(float(1.0 - own[row]), 4),
+                    f"labelled {data.y[row]}, but a held-out model gives that label "
+                    f"p={own[row]:.2f} (it says {predicted[row]}) and "
+                    f"{agreement[row]:.0%} of its {_NEIGHBOURS} nearest neighbours agree "
+                    f"(most say {votes[row]})",
+                    suggested=int(predicted[row]),
+                )
+            )
+        flags.extend(self._targeted(data, own, agreement, predicted, {f.row for f in flags}))
+        return flags
+
+    def _targeted(
+        self,
+        data: AuditInput,
+        own: NDArray[np.float64],
+        agreement: NDArray[np.float64],
+        predicted: NDArray[np.int64],
+        already: set[int],
+    ) -> list[SampleFlag]:
+        classes = int(data.y.max()) + 1
+        leaning = (own <= _LEAN) & (agreement <= _LEAN) & (predicted != data.y)
+        pairs = np.zeros((classes, classes), dtype=np.int64)
+        np.add.at(pairs, (data.y[leaning], predicted[leaning]), 1)
+        sizes = np.bincount(data.y, minlength=classes)
+        flags: list[SampleFlag] = []
+        off_diagonal = pairs[~np.eye(classes, dtype=bool)]
+        for label, source in zip(*np.nonzero(pairs), strict=True):
+            count = int(pairs[label, source])
+            others = (off_diagonal.sum() - count) / max(len(off_diagonal) - 1, 1)
+            if (
+                count < max(_MIN_PAIR_ROWS, _MIN_PAIR_SHARE * sizes[label])
+                or count < _PAIR_RATIO * (others + 1.0)
+                # Flips from A to B also make real A's lean to B; the flipped side leans more.
+                or pairs[source, label] > count
+            ):
+                continue
+            suspects = leaning & (data.y == label) & (predicted == source)
+            rows = np.flatnonzero(data.y == label)
+            # Twice: the first model still learns from flips that did not lean far enough.
+            for _ in range(2):
+                model: Any = classifier(data.seed)
+                model.fit(data.features[~suspects], data.y[~suspects])
+                proba = model.predict_proba(data.features[rows])
+                column = list(model.classes_)
+                mine = proba[:, column.index(label)]
+                theirs = proba[:, column.index(source)] if source in column else np.zeros(len(rows))
+                # In-sample, the model remembers some flips; their neighbours among the rows
+                # it keeps (mostly real ones of the source class) do not.
+                near = _neighbour_share(data.features, data.y, ~suspects, rows, source)
+                suspects[rows] = (theirs > mine) | (near >= _NEAR_SOURCE)
+            for row, p, q in zip(rows, mine, theirs, strict=True):
+                if q > p and int(row) not in already:
+                    flags.append(
+                        SampleFlag(
+                            int(row),
+                            int(label),
+                            self.name,
+                            round(float(q), 4),
+                            f"{count} rows labelled {label} lean towards {source}, "
+                            f"{count / (others + 1):.0f}x the usual for a pair of classes "
+                            "(targeted flips); a model trained without them gives this row "
+                            f"{source} p={q:.2f} over {label} p={p:.2f}",
+                            suggested=int(source),
+                        )
+                    )
+        return flags

@@ -1,0 +1,254 @@
+"""A SCAn-style two-population test per class, confirmed by transferring the shared trigger.
+
+A backdoor puts rows of other classes, carrying a trigger, under one label. In a feature space
+whitened by the within-class covariance of the whole dataset such a class splits in two. The
+test per class, with no guess of how much poison there is:
+
+1. split the class in two (k-means in the whitened space);
+2. for each group, estimate what its rows share that the other classes lack: features the
+   group holds (nearly) fixed at a value the other classes do not take (a patch, fixed tabular
+   values), else the median difference to each row's nearest row of another class (a blend);
+3. stamp that estimate on the rows of the other classes and ask the reference model trained on
+   all rows: a real trigger sends most of them to this class, a natural sub-style of the class
+   (a slanted 1) shares nothing that transfers;
+4. removal counts are adaptive: a model trained without the trigger group decides, row by row,
+   which rows of the class it cannot place there (p < 0.5), whichever group k-means chose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlward.data.detectors.base import AuditInput, classifier
+from mlward.data.results import SampleFlag
+
+# Groups smaller than this share of a class are outliers, not a population (the outlier
+# detector reports those).
+_MIN_GROUP_SHARE = 0.02
+_MIN_GROUP_ROWS = 4
+_SPLIT_TRIES = 3
+# Share of other-class rows the estimated trigger must send to the class...
+_MIN_TRANSFER = 0.6
+# ...and by how much more than the other group's estimate does.
+_MIN_TRANSFER_MARGIN = 0.3
+# A feature is part of a patch when the group's spread in it is this small a share of the
+# feature's overall spread, and its value lies this many overall deviations from the others'.
+_FIXED_SPREAD = 0.25
+_FIXED_OFFSET = 0.5
+_MIN_CLASSES_FOR_ADDITIVE = 4
+
+
+def whiten(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
+    """Project onto the main directions of within-class variation, scaled to unit variance."""
+    from sklearn.decomposition import PCA
+
+    centred = features.copy()
+    for label in np.unique(y):
+        centred[y == label] -= features[y == label].mean(axis=0)
+    components = max(1, min(20, features.shape[1], len(y) - 1))
+    pca = PCA(n_components=components, whiten=True, random_state=seed).fit(centred)
+    return np.asarray(pca.transform(features), dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class Trigger:
+    """What a group shares: fixed values in some features, or an additive pattern."""
+
+    fixed: NDArray[np.bool_]
+    value: NDArray[np.float64]
+    shift: NDArray[np.float64] | None
+    # How far a row may stray from each fixed value and still carry it (a blended patch
+    # varies with the pixels under it).
+    tolerance: NDArray[np.float64] | None = None
+
+    def stamp(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
+        stamped = rows.copy()
+        if self.shift is not None:
+            return stamped + self.shift
+        stamped[:, self.fixed] = self.value[self.fixed]
+        return stamped
+
+    def carried_by(
+        self, rows: NDArray[np.float64], spread: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
+        """Rows holding every fixed value (to within the group's own spread in it)."""
+        tolerance = 0.1 * spread if self.tolerance is None else self.tolerance
+        close = np.abs(rows[:, self.fixed] - self.value[self.fixed]) <= tolerance[self.fixed]
+        return np.asarray(close.all(axis=1), dtype=np.bool_)
+
+    def alignment(
+        self, rows: NDArray[np.float64], others: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """How much of the additive pattern each row's gap to its nearest other row holds."""
+        from sklearn.neighbors import NearestNeighbors
+
+        assert self.shift is not None
+        _, nearest = NearestNeighbors(n_neighbors=1).fit(others).kneighbors(rows)
+        gaps = rows - others[nearest[:, 0]]
+        norm = float(self.shift @ self.shift) or 1.0
+        return np.asarray(gaps @ self.shift / norm, dtype=np.float64)
+
+    def describe(self) -> str:
+        if self.shift is not None:
+            return "an additive pattern"
+        return f"fixed values in {int(self.fixed.sum())} features"
+
+
+def fixed_trigger(
+    features: NDArray[np.float64],
+    group: NDArray[np.intp],
+    others: NDArray[np.intp],
+    rows: NDArray[np.intp],
+) -> Trigger:
+    """Features the group holds (nearly) fixed at a value the other classes do not take.
+
+    "Fixed" is relative to the whole class's spread in that feature: a compact class (iris)
+    is not a trigger just because it is narrower than the dataset.
+    """
+    inside = features[group]
+    spread = features.std(axis=0) + 1e-12
+    value = np.median(inside, axis=0)
+    fixed = (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12)) & (
+        np.abs(value - np.median(features[others], axis=0)) > _FIXED_OFFSET * spread
+    )
+    tolerance = np.maximum(0.1 * spread, 3.0 * inside.std(axis=0))
+    return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
+
+
+def additive_trigger(
+    features: NDArray[np.float64], group: NDArray[np.intp], others: NDArray[np.intp]
+) -> Trigger:
+    """The median difference between the group's rows and their nearest rows of other classes."""
+    from sklearn.neighbors import NearestNeighbors
+
+    outside = features[others]
+    _, nearest = NearestNeighbors(n_neighbors=1).fit(outside).kneighbors(features[group])
+    shift = np.median(features[group] - outside[nearest[:, 0]], axis=0)
+    none = np.zeros(features.shape[1], dtype=np.bool_)
+    return Trigger(none, shift, np.asarray(shift, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class ClassTest:
+    label: int
+    groups: tuple[int, ...]
+    transfer: tuple[tuple[float, float], ...]  # per group: (fixed values, additive pattern)
+    poisoned: bool
+
+
+class Separation:
+    name = "separation"
+
+    def __init__(self) -> None:
+        self.tests: list[ClassTest] = []
+
+    @staticmethod
+    def _split(
+        space: NDArray[np.float64], rows: NDArray[np.intp], seed: int
+    ) -> list[NDArray[np.intp]] | None:
+        """Two groups of the class; a handful of outliers split off is set aside, and the rest
+        split again (outliers are the outlier detector's job, and would hide the poison)."""
+        from sklearn.cluster import KMeans
+
+        smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+        for _ in range(_SPLIT_TRIES):
+            if len(rows) < 2 * smallest:
+                return None
+            split = KMeans(2, n_init=10, random_state=seed).fit_predict(space[rows])
+            groups = [rows[split == g] for g in (0, 1)]
+            sizes = [len(g) for g in groups]
+            if min(sizes) >= smallest:
+                return groups
+            rows = groups[int(np.argmax(sizes))]
+        return None
+
+    def run(self, data: AuditInput) -> list[SampleFlag]:
+        space = whiten(data.features, data.y, data.seed)
+        full: Any = classifier(data.seed)
+        full.fit(data.features, data.y)
+        spread = data.features.std(axis=0) + 1e-12
+        # With few classes the median gap to the nearest row of another class is just the
+        # difference between classes, not a shared pattern: only fixed values count there.
+        additive = len(data.labels) >= _MIN_CLASSES_FOR_ADDITIVE
+        flags: list[SampleFlag] = []
+        for label in data.labels:
+            rows = np.flatnonzero(data.y == label)
+            others = np.flatnonzero(data.y != label)
+            if len(rows) < 2 * _MIN_GROUP_ROWS or len(others) == 0:
+                continue
+            groups = self._split(space, rows, data.seed)
+            if groups is None:
+                continue
+            triggers = [
+                (
+                    fixed_trigger(data.features, g, others, rows),
+                    additive_trigger(data.features, g, others),
+                )
+                for g in groups
+            ]
+            transfer = [
+                tuple(
+                    float(np.mean(full.predict(t.stamp(data.features[others])) == label))
+                    if (t.shift is None and t.fixed.any()) or (t.shift is not None and additive)
+                    else 0.0
+                    for t in pair
+                )
+                for pair in triggers
+            ]
+            found: tuple[int, int] | None = None
+            for kind in (0, 1):  # fixed values first: they also say which rows carry them
+                best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
+                high, low = transfer[best][kind], transfer[1 - best][kind]
+                if high >= _MIN_TRANSFER and high - low >= _MIN_TRANSFER_MARGIN:
+                    found = (best, kind)
+                    break
+            self.tests.append(
+                ClassTest(
+                    int(label),
+                    (len(groups[0]), len(groups[1])),
+                    (transfer[0], transfer[1]),  # type: ignore[arg-type]
+                    found is not None,
+                )
+            )
+            if found is None:
+                continue
+            candidate = groups[found[0]]
+            trigger = triggers[found[0]][found[1]]
+            keep = np.ones(len(data.y), dtype=bool)
+            keep[candidate] = False
+            model: Any = classifier(data.seed)
+            model.fit(data.features[keep], data.y[keep])
+            proba = model.predict_proba(data.features[rows])
+            own = proba[:, list(model.classes_).index(label)]
+            predicted = model.classes_[proba.argmax(axis=1)]
+            if trigger.shift is None:
+                carrying = trigger.carried_by(data.features[rows], spread)
+            else:
+                # A blend is also carried by rows the model still places here: a row carries it
+                # when its gap to the nearest row of another class runs along the pattern.
+                carrying = (own < 0.5) | (
+                    trigger.alignment(data.features[rows], data.features[others]) >= 0.5
+                )
+            header = (
+                f"class {label} holds a group of {len(candidate)} rows sharing "
+                f"{trigger.describe()}; stamped on the other classes it moves "
+                f"{transfer[found[0]][found[1]]:.0%} of their rows to {label} (a trigger)"
+            )
+            for row, p, other, hit in zip(rows, own, predicted, carrying, strict=True):
+                if hit:
+                    flags.append(
+                        SampleFlag(
+                            int(row),
+                            int(label),
+                            self.name,
+                            round(float(max(1.0 - p, 0.5)), 4),
+                            f"{header}; this row carries it, and a model trained without the "
+                            f"group gives its label p={p:.2f} (it says {other})",
+                            suggested=int(other),
+                        )
+                    )
+        return flags

@@ -1,0 +1,157 @@
+"""Backdoored models and input screening, on small CNNs trained here on 8x8 digits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlward.api import backdoor_scan
+from mlward.cli.main import main
+from mlward.data import scenarios as sc
+from mlward.data.features import model_input
+from mlward.data.screening import MahalanobisScreen, Strip
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    # These models are tiny: one thread per xdist worker is fastest on a shared 2-core machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _cnn(scenario: sc.Scenario, seed: int = 0) -> Any:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * 16, 10),
+    )
+    x = model_input(scenario.train)
+    y = torch.as_tensor(scenario.train.y)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def backdoored() -> tuple[sc.Scenario, Any]:
+    scenario = sc.badnets(rate=0.1, seed=0)
+    return scenario, _cnn(scenario)
+
+
+@pytest.mark.slow
+def test_scan_names_the_target_of_a_backdoored_model(
+    tmp_path: Path, backdoored: tuple[sc.Scenario, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario, model = backdoored
+    with torch.no_grad():
+        attack = model(model_input_rows(scenario.triggered_test)).argmax(1) == scenario.target
+    assert float(attack.float().mean()) > 0.9  # the backdoor is really there
+    path = tmp_path / "model.pt"
+    torch.save(model, path)
+    sample = tmp_path / "sample.npz"
+    np.savez(sample, x=scenario.test.x.reshape(-1, 8, 8), y=scenario.test.y)
+    png = tmp_path / "trigger.png"
+    code = main(
+        [
+            "model",
+            "backdoor-scan",
+            str(path),
+            "--data",
+            str(sample),
+            "--format",
+            "json",
+            "--trigger-png",
+            str(png),
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert doc["suspected_targets"] == [scenario.target]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def model_input_rows(rows: np.ndarray) -> Any:
+    return torch.as_tensor(rows, dtype=torch.float32).reshape(-1, 1, 8, 8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_scan_flags_no_clean_model(seed: int) -> None:
+    scenario = sc.clean(seed=seed)
+    result = backdoor_scan(_cnn(scenario, seed), scenario.test)
+    assert not result.backdoored, [
+        (t.label, t.anomaly_index, t.twin_success) for t in result.classes
+    ]
+
+
+@pytest.mark.slow
+def test_second_backdoor_other_trigger_and_target() -> None:
+    scenario = sc.badnets(rate=0.05, seed=2, target=3)
+    result = backdoor_scan(_cnn(scenario), scenario.test)
+    assert result.suspected == (3,)
+
+
+def test_strip_entropy_is_over_the_class_axis(backdoored: tuple[sc.Scenario, Any]) -> None:
+    scenario, model = backdoored
+    strip = Strip(model, scenario.test, blends=8)
+    triggered = strip.score(scenario.triggered_test[:50])
+    clean = strip.score(scenario.test.x[:50])
+    # Entropy over 10 classes lies in [0, ln 10]; summing along the blend axis would not.
+    assert np.all((triggered >= 0) & (triggered <= np.log(10) + 1e-6))
+    assert triggered.mean() < clean.mean()
+
+
+def test_mahalanobis_screen_catches_triggered_inputs(backdoored: tuple[sc.Scenario, Any]) -> None:
+    scenario, model = backdoored
+    half = len(scenario.test) // 2
+    fit = scenario.test.subset(np.arange(half, dtype=np.intp))
+    held = scenario.test.subset(np.arange(half, len(scenario.test), dtype=np.intp))
+    screen = MahalanobisScreen(model, fit)
+    assert screen.flags(scenario.triggered_test).mean() >= 0.9
+    assert screen.flags(held).mean() <= 0.05
+
+
+def _mlp(scenario: sc.Scenario) -> Any:
+    torch.manual_seed(0)
+    classes = int(scenario.train.y.max()) + 1
+    model = torch.nn.Sequential(
+        torch.nn.Linear(scenario.train.x.shape[1], 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, classes),
+    )
+    x = torch.as_tensor(scenario.train.x, dtype=torch.float32)
+    y = torch.as_tensor(scenario.train.y)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+@pytest.mark.slow
+def test_tabular_model_backdoor_named_and_clean_twin_not() -> None:
+    # Fixed values in three features of 64 (digits read as a table, no image shape).
+    poisoned = sc.tabular_backdoor("digits_tabular", rate=0.1, target=5)
+    assert backdoor_scan(_mlp(poisoned), poisoned.test).suspected == (5,)
+    clean = sc.clean("digits_tabular")
+    assert not backdoor_scan(_mlp(clean), clean.test).backdoored

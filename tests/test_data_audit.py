@@ -1,0 +1,135 @@
+"""Dataset audit: acceptance scenarios, held-out variations, and the detectors' contracts.
+
+Scenarios are generated in code (scikit-learn's bundled data), seeded; the thresholds are the
+issue's acceptance figures. Held-out cases use seeds, triggers, positions, blends, rates and
+data sets the detectors were not tuned on (tuning used seeds 0-2, the 3x3 square trigger).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from mlward.api import audit_data
+from mlward.data import scenarios as sc
+from mlward.data.detectors.base import AuditInput
+from mlward.data.detectors.label_noise import LabelNoise
+from mlward.data.detectors.separation import Separation
+from mlward.data.detectors.spectral import SpectralSignatures
+from mlward.data.features import standardise
+from mlward.data.results import ClassState
+
+BACKDOORS = {
+    "badnets-5%": lambda: sc.badnets(rate=0.05),
+    "badnets-10%": lambda: sc.badnets(rate=0.10),
+    "tabular-5%": lambda: sc.tabular_backdoor("breast_cancer", rate=0.05),
+}
+FLIPS = {
+    "random-10%": lambda: sc.random_flips(rate=0.10),
+    "targeted-30%": lambda: sc.targeted_flips(source=3, target=8, fraction=0.3),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BACKDOORS))
+def test_backdoor_acceptance(name: str) -> None:
+    scenario = BACKDOORS[name]()
+    report = audit_data(scenario.train)
+    m = sc.measure(scenario, list(report.suspicious_rows))
+    assert m.f1 >= 0.9, m
+    assert m.attack_success_before is not None and m.attack_success_before > 0.5, m
+    assert m.attack_success_after is not None and m.attack_success_after <= 0.05, m
+    assert m.clean_accuracy_baseline - m.clean_accuracy_after <= 0.01, m
+    poisoned = [c.label for c in report.classes if c.state is ClassState.POISONED]
+    assert poisoned == [scenario.target]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FLIPS))
+def test_label_flip_acceptance(name: str) -> None:
+    scenario = FLIPS[name]()
+    report = audit_data(scenario.train)
+    m = sc.measure(scenario, list(report.suspicious_rows))
+    assert m.f1 >= 0.8, m
+    assert m.clean_accuracy_baseline - m.clean_accuracy_after <= 0.01, m
+
+
+def test_targeted_flip_names_the_class() -> None:
+    scenario = sc.targeted_flips(source=3, target=8, fraction=0.3)
+    report = audit_data(scenario.train)
+    poisoned = {c.label: c.reason for c in report.classes if c.state is ClassState.POISONED}
+    assert list(poisoned) == [8]
+    assert "class 3" in poisoned[8]
+
+
+@pytest.mark.parametrize("dataset", ["digits", "breast_cancer", "wine"])
+def test_clean_control_flags_at_most_two_percent(dataset: str) -> None:
+    scenario = sc.clean(dataset)
+    report = audit_data(scenario.train)
+    assert len(report.suspicious_rows) <= 0.02 * len(scenario.train)
+    assert not any(c.state is ClassState.POISONED for c in report.classes)
+
+
+HELD_OUT_BACKDOORS = [
+    lambda: sc.badnets(rate=0.05, seed=100, target=4),
+    lambda: sc.badnets(rate=0.10, seed=101, trigger="checker", position="top-left"),
+    lambda: sc.badnets(rate=0.08, seed=102, trigger="blend", blend=0.2, target=5),
+    lambda: sc.badnets(rate=0.05, seed=103, trigger="cross", position="centre", target=3),
+    lambda: sc.tabular_backdoor("wine", seed=100, rate=0.08),
+    lambda: sc.tabular_backdoor("breast_cancer", seed=101, target=1),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", range(len(HELD_OUT_BACKDOORS)))
+def test_held_out_backdoors(case: int) -> None:
+    scenario = HELD_OUT_BACKDOORS[case]()
+    report = audit_data(scenario.train)
+    m = sc.measure(scenario, list(report.suspicious_rows), retrain=False)
+    assert m.f1 >= 0.9, (scenario.name, m)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [100, 101])
+def test_held_out_flips_and_clean(seed: int) -> None:
+    flips = sc.random_flips(seed=seed)
+    m = sc.measure(flips, list(audit_data(flips.train).suspicious_rows), retrain=False)
+    assert m.f1 >= 0.8, (flips.name, m)
+    clean = sc.clean(seed=seed)
+    assert len(audit_data(clean.train).suspicious_rows) <= 0.02 * len(clean.train)
+
+
+def _input(scenario: sc.Scenario) -> AuditInput:
+    return AuditInput(scenario.train.x, scenario.train.y, standardise(scenario.train.x))
+
+
+def test_separation_finds_trigger_group_and_only_it() -> None:
+    scenario = sc.badnets(rate=0.05, seed=1)
+    flags = Separation().run(_input(scenario))
+    rows = {f.row for f in flags}
+    assert rows == set(np.flatnonzero(scenario.poisoned))
+    assert all("trigger" in f.reason for f in flags)
+
+
+def test_label_noise_flags_random_flips_with_reasons() -> None:
+    scenario = sc.random_flips(rate=0.1, seed=1)
+    flags = LabelNoise().run(_input(scenario))
+    m = sc.measure(scenario, [f.row for f in flags], retrain=False)
+    assert m.f1 >= 0.85
+    flag = flags[0]
+    assert flag.suggested is not None and flag.suggested != flag.label
+
+
+def test_spectral_is_centred() -> None:
+    # A class shifted far from the origin: an uncentred score would rank rows by their norm,
+    # flagging the ones farthest out; centred, a tight class with no minority flags nothing.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)) + 100.0
+    y = np.zeros(200, dtype=np.int64)
+    flags = SpectralSignatures().run(AuditInput(x, y, x))
+    assert flags == []
+    x[:10, 0] += 8.0  # a minority offset along one direction
+    flags = SpectralSignatures().run(AuditInput(x, y, x))
+    assert {f.row for f in flags} == set(range(10))
