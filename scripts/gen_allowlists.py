@@ -7,6 +7,15 @@ Default deny: a pickle may import only the globals these files name. Each file h
     reason = "why loading this is safe: what unpickling it runs"
     names = ["module.qualname", ...]          # exact names, never patterns
 
+and, where a producer writes a global that review found unsafe to call with arbitrary arguments,
+
+    [[unsafe]]
+    reason = "what calling it with arbitrary arguments does, and why it is not allowed"
+    names = ["module.qualname", ...]
+
+An ``[[unsafe]]`` name stays untrusted (a finding in every file that imports it); its reason
+replaces "not on any allowlist" in the finding's message.
+
 Some entries are curated by hand below; others are enumerated from the installed libraries
 (every scikit-learn estimator and helper class, every ``torch.nn`` module, pandas internals, ...).
 Enumeration walks a library's public and private modules, but never imports test suites, test
@@ -78,6 +87,8 @@ class AllowFile:
     title: str
     versions: list[str] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
+    # Reviewed and NOT allowed (rendered as [[unsafe]] tables): stays a finding, with this reason.
+    unsafe: list[Entry] = field(default_factory=list)
 
     def add(self, reason: str, names: Iterable[str]) -> None:
         names = set(names)
@@ -89,8 +100,14 @@ class AllowFile:
                 return
         self.entries.append(Entry(reason, names))
 
+    def reject(self, reason: str, names: Iterable[str]) -> None:
+        self.unsafe.append(Entry(reason, set(names)))
+
     def all_names(self) -> set[str]:
         return {n for e in self.entries for n in e.names}
+
+    def unsafe_names(self) -> set[str]:
+        return {n for e in self.unsafe for n in e.names}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1215,6 +1232,81 @@ def build_pandas() -> AllowFile:
 
 
 # --------------------------------------------------------------------------------------------
+# pyarrow (what pandas pickles for pyarrow-backed data: str columns by default in pandas 3)
+# --------------------------------------------------------------------------------------------
+
+# Type factories that DataType.__reduce__ / Field.__reduce__ return and pandas pickles carry
+# (ArrowDtype and the str/string[pyarrow] dtypes). Reviewed in pyarrow's types.pxi; each was
+# also called with ~180k combinations of odd arguments (None, huge and negative integers, paths,
+# bytes, containers, numpy arrays, tzinfo objects, arbitrary objects) without a crash.
+PYARROW_TYPE_FACTORIES = {
+    "pyarrow.lib.binary": "binary(length=-1): variable-size binary for -1, else "
+    "fixed_size_binary[length] (int32; other negative widths give an unusable type object, "
+    "no memory is touched)",
+    "pyarrow.lib.decimal128": "decimal128(precision, scale): precision outside 1..38 raises",
+    "pyarrow.lib.dictionary": "dictionary(index_type, value_type, ordered): rejects a "
+    "non-integer index type",
+    "pyarrow.lib.field": "field(name, type, nullable, metadata): a named Field; a str type "
+    "goes through type_for_alias, metadata through KeyValueMetadata (strings/bytes only)",
+    "pyarrow.lib.large_list": "large_list(value_type)",
+    "pyarrow.lib.list_": "list_(value_type, list_size=-1): variable or fixed-size list type",
+    "pyarrow.lib.map_": "map_(key_type, item_type, keys_sorted)",
+    "pyarrow.lib.struct": "struct(fields): from Field objects or (name, type) pairs",
+    "pyarrow.lib.timestamp": "timestamp(unit, tz): unit must be s/ms/us/ns; a str tz is stored "
+    "as text (not looked up), a tzinfo object is turned into its name by pyarrow's "
+    "TzinfoToString (fixed imports of datetime/pytz/zoneinfo/dateutil and their fixed "
+    "tzname/utcoffset/zone/key attributes)",
+}
+
+
+def build_pyarrow() -> AllowFile:
+    import pyarrow  # noqa: F401  (ImportError: the builder is skipped, the file kept)
+
+    f = AllowFile("pyarrow", "pyarrow (Apache Arrow)", [_version("pyarrow", "pyarrow")])
+    f.add(
+        "pyarrow.lib.type_for_alias(name): DataType.__reduce__ of the primitive Arrow types "
+        "(int64, string, large_string, bool, float64, date32, ...). It lower-cases name and "
+        "looks it up in pyarrow's fixed alias table, returning a cached DataType or calling a "
+        "zero-argument type factory from that table; an unknown name raises ValueError. No "
+        "import, I/O or attribute lookup by a name from data.",
+        existing({"pyarrow.lib.type_for_alias"}),
+    )
+    f.add(
+        "pyarrow.lib.py_buffer(obj): Buffer.__reduce_ex__, one per Arrow buffer in a pickled "
+        "array. It takes a contiguous buffer view (PyObject_GetBuffer) of obj (bytes, "
+        "bytearray, PickleBuffer, ndarray) and wraps exactly that memory with its true size, "
+        "keeping obj alive; anything without the buffer protocol raises TypeError. It copies "
+        "no memory from elsewhere and reads no file.",
+        existing({"pyarrow.lib.py_buffer"}),
+    )
+    f.add(
+        "pyarrow DataType/Field factories that DataType.__reduce__ returns for parametrized "
+        "types: each validates its arguments (raising ValueError/TypeError) and builds an "
+        "immutable C++ type descriptor; no I/O, no import or attribute lookup by a name from "
+        "data. "
+        + "; ".join(f"{n.rsplit('.', 1)[1]}: {why}" for n, why in
+                    sorted(PYARROW_TYPE_FACTORIES.items())) + ".",
+        existing(PYARROW_TYPE_FACTORIES),
+    )
+    f.reject(
+        "pyarrow.lib._restore_array(data) is what Array.__reduce__ returns, so every pickled "
+        "pyarrow array carries it (pandas 3 str columns and indexes with pyarrow installed, "
+        "string[pyarrow], pd.ArrowDtype columns, categoricals with str categories). It builds "
+        "an Array straight from the pickled (type, length, null_count, offset, buffers, "
+        "children, dictionary) tuple with MakeArray and NEVER validates it: length and offset "
+        "are not checked against the buffer sizes, nor string offsets against the data buffer. "
+        "A crafted pickle therefore yields an array that reads out of bounds (a crash, or "
+        "other memory in its values) as soon as it is used, and a wrong buffer count crashes the "
+        "interpreter inside pickle.load itself (SIGSEGV, pyarrow 26). That is memory-unsafe "
+        "on attacker data, so it is not allowlisted. If the file comes from a source you "
+        "trust, allow it (--allow pyarrow.lib._restore_array); data frames pickled with "
+        "pd.options.mode.string_storage = 'python' and no ArrowDtype columns do not need it.",
+        existing({"pyarrow.lib._restore_array"}),
+    )
+    return f
+
+
+# --------------------------------------------------------------------------------------------
 # xgboost, lightgbm, joblib
 # --------------------------------------------------------------------------------------------
 
@@ -1287,6 +1379,7 @@ BUILDERS: dict[str, Callable[[], AllowFile]] = {
     "sklearn": build_sklearn,
     "scipy": build_scipy,
     "pandas": build_pandas,
+    "pyarrow": build_pyarrow,
     "xgboost": build_xgboost,
     "lightgbm": build_lightgbm,
     "joblib": build_joblib,
@@ -1313,6 +1406,14 @@ def render(f: AllowFile) -> str:
         if not entry.names:
             continue
         out.append("\n[[entry]]\n")
+        out.append(f"reason = {json.dumps(entry.reason)}\n")
+        out.append("names = [\n")
+        for name in sorted(entry.names):
+            out.append(f"  {json.dumps(name)},\n")
+        out.append("]\n")
+    for entry in f.unsafe:
+        out.append("\n# Reviewed and NOT allowed: a pickle importing these is still a finding.\n")
+        out.append("[[unsafe]]\n")
         out.append(f"reason = {json.dumps(entry.reason)}\n")
         out.append("names = [\n")
         for name in sorted(entry.names):
@@ -1359,6 +1460,8 @@ def lint(files: dict[str, AllowFile]) -> list[str]:
     problems = []
     owner: dict[str, str] = {}
     for stem, f in files.items():
+        for name in sorted(f.all_names() & f.unsafe_names()):
+            problems.append(f"{name} is both allowed and reviewed as unsafe in {stem}.toml")
         for name in sorted(f.all_names()):
             if name in owner and owner[name] != stem:
                 problems.append(f"{name} is in both {owner[name]}.toml and {stem}.toml")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from mlward.results import Finding, Location, Severity
 from mlward.scanning.pickle_vm import Action, ImportSeen, StreamAnalysis
-from mlward.scanning.policy import Trust
+from mlward.scanning.policy import REVIEWED_UNSAFE, Trust
 
 MUTATING_GLOBAL = {"build-global", "setitem-global", "append-global", "extend-global", "add-global"}
 
@@ -172,6 +172,23 @@ def _import_finding(
             location=location(seen.offset, seen.pickle_index, seen.opcode or None),
             evidence=evidence,
             fix=f"Do not load this file. If you wrote it and trust it: --allow {seen.full}",
+        )
+    if seen.decision.category == REVIEWED_UNSAFE:
+        # A global mainstream producers do write, reviewed and deliberately left off the
+        # allowlists: say what calling it does instead of "not on any allowlist".
+        evidence["reviewed"] = "unsafe"
+        return Finding(
+            rule_id="MW101",
+            title="Global reviewed as unsafe to load",
+            severity=Severity.MEDIUM,
+            message=(
+                f"{seen.full} was reviewed and is deliberately not on any allowlist. Loading "
+                f"this file {what.replace('imports it', f'imports {seen.full}', 1)}, so that "
+                f"code runs at load time on data from the file. {seen.decision.reason}"
+            ),
+            location=location(seen.offset, seen.pickle_index, seen.opcode or None),
+            evidence=evidence,
+            fix=f"--allow {seen.full} (only for a file from a source you trust)",
         )
     return Finding(
         rule_id="MW101",

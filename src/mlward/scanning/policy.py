@@ -2,7 +2,10 @@
 
 The allowlists (one TOML file per producer library, each entry with a reason) name exactly what
 mainstream producers emit. Everything else is untrusted. The denylist does not decide trust; it
-only raises an untrusted global to malicious and says why.
+only raises an untrusted global to malicious and says why. An allowlist file may also hold
+``[[unsafe]]`` tables: globals that a mainstream producer does emit but that were reviewed and
+judged unsafe to call with arbitrary arguments. They stay untrusted; the table's reason only
+tells the user why (instead of "not on any allowlist").
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import enum
 import functools
 import os
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from mlward.errors import PolicyError
@@ -27,6 +31,10 @@ _TORCHSCRIPT_PICKLE_FUNCTIONS = frozenset(
         "torch.jit._pickle.restore_type_tag",
     }
 )
+
+
+# Decision.category of an untrusted global that an allowlist file's [[unsafe]] table names.
+REVIEWED_UNSAFE = "reviewed-unsafe"
 
 
 class Trust(enum.Enum):
@@ -46,6 +54,8 @@ class _Lists(NamedTuple):
     allowed: Mapping[str, tuple[str, str]]
     denied_names: Mapping[str, tuple[str, str]]
     denied_modules: Mapping[str, tuple[str, str]]
+    # Reviewed and judged unsafe: name -> (reason, allowlist file). Never trusted.
+    unsafe: Mapping[str, tuple[str, str]] = MappingProxyType({})
 
 
 def _text(path: str) -> str:
@@ -65,11 +75,13 @@ def _read_toml(name: str, text: str) -> dict[str, object]:
         ) from exc
 
 
-def _entries(document: Mapping[str, object], name: str) -> list[Mapping[str, object]]:
-    entries = document.get("entry", [])
+def _entries(
+    document: Mapping[str, object], name: str, key: str = "entry"
+) -> list[Mapping[str, object]]:
+    entries = document.get(key, [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise PolicyError(
-            f"{name}: expected [[entry]] tables", fix="Reinstall mlward or fix the data file."
+            f"{name}: expected [[{key}]] tables", fix="Reinstall mlward or fix the data file."
         )
     return entries
 
@@ -87,6 +99,7 @@ def _names(entry: Mapping[str, object], key: str, name: str) -> list[str]:
 def read_packaged_lists() -> _Lists:
     """Parse the packaged TOML files, the reviewed source of every entry."""
     allowed: dict[str, tuple[str, str]] = {}
+    unsafe: dict[str, tuple[str, str]] = {}
     denied_names: dict[str, tuple[str, str]] = {}
     denied_modules: dict[str, tuple[str, str]] = {}
     package = os.path.dirname(__file__)
@@ -99,6 +112,16 @@ def read_packaged_lists() -> _Lists:
             reason = str(entry.get("reason", ""))
             for global_name in _names(entry, "names", name):
                 allowed[global_name] = (reason, name.removesuffix(".toml"))
+        for entry in _entries(document, name, key="unsafe"):
+            reason = str(entry.get("reason", ""))
+            for global_name in _names(entry, "names", name):
+                unsafe[global_name] = (reason, name.removesuffix(".toml"))
+    both = sorted(set(allowed) & set(unsafe))
+    if both:
+        raise PolicyError(
+            f"allowed and reviewed as unsafe at once: {', '.join(both)}",
+            fix="Reinstall mlward or fix the allowlist files.",
+        )
     try:
         deny_text = _text(os.path.join(package, "denylist.toml"))
     except OSError as exc:
@@ -113,7 +136,7 @@ def read_packaged_lists() -> _Lists:
             denied_names[global_name] = (reason, category)
         for module in _names(entry, "modules", "denylist.toml"):
             denied_modules[module] = (reason, category)
-    return _Lists(allowed, denied_names, denied_modules)
+    return _Lists(allowed, denied_names, denied_modules, unsafe)
 
 
 COMPILED_MODULE = os.path.join(os.path.dirname(__file__), "_policy_data.py")
@@ -128,7 +151,7 @@ def compiled_lists_source(lists: _Lists) -> str:
         "",
         "# ruff: noqa: E501",
     ]
-    for field in ("allowed", "denied_names", "denied_modules"):
+    for field in ("allowed", "denied_names", "denied_modules", "unsafe"):
         mapping: Mapping[str, tuple[str, str]] = getattr(lists, field)
         table = sorted(set(mapping.values()))
         index = {value: number for number, value in enumerate(table)}
@@ -154,6 +177,7 @@ def _packaged_lists() -> _Lists:
         {name: data.ALLOWED_REASONS[i] for name, i in data.ALLOWED.items()},
         {name: data.DENIED_NAMES_REASONS[i] for name, i in data.DENIED_NAMES.items()},
         {name: data.DENIED_MODULES_REASONS[i] for name, i in data.DENIED_MODULES.items()},
+        {name: data.UNSAFE_REASONS[i] for name, i in data.UNSAFE.items()},
     )
 
 
@@ -188,6 +212,9 @@ class Policy:
         allowed = self._lists.allowed.get(full)
         if allowed is not None:
             return Decision(Trust.TRUSTED, allowed[0], None, allowed[1])
+        unsafe = self._lists.unsafe.get(full)
+        if unsafe is not None:
+            return Decision(Trust.UNTRUSTED, unsafe[0], REVIEWED_UNSAFE, unsafe[1])
         if self._torchscript and (module == "__torch__" or module.startswith("__torch__.")):
             return Decision(
                 Trust.TRUSTED,
