@@ -5,6 +5,8 @@ xgboost, lightgbm, joblib, the standard library), loaded once with the real load
 a genuine artifact, and then scanned: the verdict must be CLEAN with nothing above INFO. Samples
 that pickle a class defined in this test package (outside every allowlist) must instead be
 SUSPICIOUS, name the class, offer the ``--allow`` fix, and scan clean once that class is allowed.
+Samples that import a global reviewed as unsafe (pandas data backed by pyarrow arrays) must be
+SUSPICIOUS because of that global alone, with a message that says what loading it does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if str(ROOT) not in sys.path:  # tests.corpus is imported as a package from the 
 
 from tests.corpus import (  # noqa: E402
     ALL_BENIGN,
+    UNSAFE_SAMPLES,
     USER_CLASS_SAMPLES,
     BenignSample,
     load_artifact,
@@ -84,10 +87,13 @@ def test_corpus_is_broad() -> None:
     assert USER_CLASS_SAMPLES
     assert all(s.user_globals for s in USER_CLASS_SAMPLES)
     assert not any(s.user_globals for s in ALL_BENIGN)
+    assert UNSAFE_SAMPLES
+    assert all(s.unsafe_globals and not s.user_globals for s in UNSAFE_SAMPLES)
+    assert not any(s.unsafe_globals for s in ALL_BENIGN + USER_CLASS_SAMPLES)
 
 
-@pytest.mark.parametrize("sample", ALL_BENIGN + USER_CLASS_SAMPLES,
-                         ids=_ids(ALL_BENIGN + USER_CLASS_SAMPLES))
+@pytest.mark.parametrize("sample", ALL_BENIGN + USER_CLASS_SAMPLES + UNSAFE_SAMPLES,
+                         ids=_ids(ALL_BENIGN + USER_CLASS_SAMPLES + UNSAFE_SAMPLES))
 def test_real_loader_reads_sample(corpus: CorpusBuilder, sample: BenignSample) -> None:
     """Sanity: the artifact is genuine, the library that wrote it loads it back."""
     path = corpus.path(sample)
@@ -127,5 +133,37 @@ def test_allowing_user_class_makes_it_clean(
     api: Any, corpus: CorpusBuilder, sample: BenignSample
 ) -> None:
     art = _scan_one(api, corpus.path(sample), allow=tuple(sample.user_globals))
+    assert art.verdict is api.Verdict.CLEAN, _describe(art)
+    assert all(f.severity is api.Severity.INFO for f in art.findings), _describe(art)
+
+
+@pytest.mark.parametrize("sample", UNSAFE_SAMPLES, ids=_ids(UNSAFE_SAMPLES))
+def test_reviewed_unsafe_global_is_suspicious_and_explained(
+    api: Any, corpus: CorpusBuilder, sample: BenignSample
+) -> None:
+    art = _scan_one(api, corpus.path(sample))
+    assert art.verdict is api.Verdict.SUSPICIOUS, _describe(art)
+    raised = [f for f in art.findings if f.severity is not api.Severity.INFO]
+    # Only the reviewed-unsafe global is a problem: every other global these pickles import
+    # (pandas classes, pyarrow type factories, py_buffer) is allowlisted.
+    flagged = {f.evidence.get("global") for f in raised}
+    assert flagged == set(sample.unsafe_globals), _describe(art)
+    for name in sample.unsafe_globals:
+        naming = [f for f in raised if f.evidence.get("global") == name]
+        for f in naming:
+            assert f.severity is api.Severity.MEDIUM, _describe(art)
+            assert f.evidence.get("reviewed") == "unsafe", _describe(art)
+            assert "reviewed and is deliberately not on any allowlist" in f.message, f.message
+            # The reason from pyarrow.toml's [[unsafe]] table: what calling it does.
+            assert "NEVER validates" in f.message, f.message
+            assert "out of bounds" in f.message, f.message
+            assert f"--allow {name}" in (f.fix or ""), f.fix
+
+
+@pytest.mark.parametrize("sample", UNSAFE_SAMPLES, ids=_ids(UNSAFE_SAMPLES))
+def test_allowing_reviewed_unsafe_global_makes_it_clean(
+    api: Any, corpus: CorpusBuilder, sample: BenignSample
+) -> None:
+    art = _scan_one(api, corpus.path(sample), allow=tuple(sample.unsafe_globals))
     assert art.verdict is api.Verdict.CLEAN, _describe(art)
     assert all(f.severity is api.Severity.INFO for f in art.findings), _describe(art)

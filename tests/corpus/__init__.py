@@ -5,7 +5,9 @@ data frame or a checkpoint the ordinary way. The default-deny scanner must call 
 clean: every global their pickles import is on an allowlist in
 ``src/mlward/scanning/allowlists/``. ``USER_CLASS_SAMPLES`` are benign too, but they pickle a class
 defined in this test package, outside every allowlist: the scanner must name that class and offer
-the ``--allow`` fix.
+the ``--allow`` fix. ``UNSAFE_SAMPLES`` are genuine too (pandas data backed by pyarrow arrays), but
+they import a global that review found unsafe to load (an allowlist file's ``[[unsafe]]`` table):
+the scanner must keep them suspicious, name only that global and say why.
 
 Samples are built lazily (``sample.build(out_dir)``), from tiny data and fixed seeds, so building
 the whole corpus takes seconds and gives the same bytes on every run of the same library versions,
@@ -28,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "ALL_BENIGN",
+    "UNSAFE_SAMPLES",
     "USER_CLASS_SAMPLES",
     "BenignSample",
     "build_all",
@@ -49,6 +52,8 @@ class BenignSample:
     # Only for USER_CLASS_SAMPLES: the "module.qualname" of each class outside every allowlist
     # that the pickle imports (the scanner must name it; allowing it makes the artifact clean).
     user_globals: tuple[str, ...] = ()
+    # Only for UNSAFE_SAMPLES: the globals reviewed as unsafe (never allowlisted) it imports.
+    unsafe_globals: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.loader not in LOADERS:
@@ -90,21 +95,25 @@ def load_artifact(loader: str, path: Path) -> Any:
     raise ValueError(f"unknown loader {loader!r}")
 
 
-def _collect() -> tuple[tuple[BenignSample, ...], tuple[BenignSample, ...]]:
-    from . import _boosting, _numpy, _pandas, _scipy, _sklearn, _stdlib, _torch, _user
+def _collect() -> tuple[
+    tuple[BenignSample, ...], tuple[BenignSample, ...], tuple[BenignSample, ...]
+]:
+    from . import _boosting, _numpy, _pandas, _pyarrow, _scipy, _sklearn, _stdlib, _torch, _user
 
     benign: list[BenignSample] = []
     for module in (_stdlib, _numpy, _torch, _sklearn, _scipy, _pandas, _boosting):
         benign.extend(module.samples())
+    benign.extend(_pyarrow.benign_samples())
     user = tuple(_user.samples())
-    names = [s.name for s in benign] + [s.name for s in user]
+    unsafe = tuple(_pyarrow.unsafe_samples())
+    names = [s.name for s in (*benign, *user, *unsafe)]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise RuntimeError(f"duplicate corpus sample names: {duplicates}")
-    return tuple(benign), user
+    return tuple(benign), user, unsafe
 
 
-ALL_BENIGN, USER_CLASS_SAMPLES = _collect()
+ALL_BENIGN, USER_CLASS_SAMPLES, UNSAFE_SAMPLES = _collect()
 
 
 def build_all(
@@ -113,7 +122,8 @@ def build_all(
     """Build every sample whose requirements import into ``out_dir``; name -> artifact path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, Path] = {}
-    for sample in ALL_BENIGN + USER_CLASS_SAMPLES if samples is None else samples:
+    everything = ALL_BENIGN + USER_CLASS_SAMPLES + UNSAFE_SAMPLES
+    for sample in everything if samples is None else samples:
         if missing_requirements(sample):
             continue
         built[sample.name] = sample.build(out_dir)

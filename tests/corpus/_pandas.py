@@ -1,8 +1,16 @@
-"""pandas DataFrames and Series of every common kind, as pickle.dumps / to_pickle write them."""
+"""pandas DataFrames and Series of every common kind, as pickle.dumps / to_pickle write them.
+
+They are built with ``pd.options.mode.string_storage = "python"``: strings (values, labels,
+categories) then live in NumPy object arrays, as they always do without pyarrow, so these samples
+are the same with and without pyarrow installed. With pyarrow and the default storage, pandas 3
+pickles strings as pyarrow arrays through ``pyarrow.lib._restore_array``, which was reviewed as
+unsafe to load; ``_pyarrow.py`` covers those pickles (they must stay suspicious).
+"""
 
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +110,18 @@ def _series() -> Any:
     return pd.Series([0.5, 1.5, 2.5], index=["x", "y", "z"], name="score")
 
 
+def _python_strings(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` run with pandas' python (NumPy object) string storage."""
+
+    def made() -> Any:
+        import pandas as pd
+
+        with pd.option_context("mode.string_storage", "python"):
+            return make()
+
+    return made
+
+
 def _to_pickle(name: str, make: Any, compression: str | None) -> BenignSample:
     def build(out_dir: Path) -> Path:
         path = out_dir / f"{name}.pkl"
@@ -114,17 +134,20 @@ def _to_pickle(name: str, make: Any, compression: str | None) -> BenignSample:
 def samples() -> list[BenignSample]:
     out: list[BenignSample] = []
     makers = {
-        "numeric": _numeric,
-        "categorical": _categorical,
-        "datetimes": _datetimes,
-        "strings": _strings,
-        "nullable_misc": _nullable_and_misc,
-        "series": _series,
+        name: _python_strings(make)
+        for name, make in {
+            "numeric": _numeric,
+            "categorical": _categorical,
+            "datetimes": _datetimes,
+            "strings": _strings,
+            "nullable_misc": _nullable_and_misc,
+            "series": _series,
+        }.items()
     }
     for name, make in makers.items():
         for proto in (2, 5):
             out.append(pickle_sample(f"pandas_{name}_p{proto}", make, proto, REQ))
-    out.append(pickle_sample("pandas_numeric_p0", _numeric, 0, REQ))
-    out.append(_to_pickle("pandas_to_pickle", _datetimes, None))
-    out.append(joblib_sample("pandas_joblib", _categorical, 3, REQ))
+    out.append(pickle_sample("pandas_numeric_p0", makers["numeric"], 0, REQ))
+    out.append(_to_pickle("pandas_to_pickle", makers["datetimes"], None))
+    out.append(joblib_sample("pandas_joblib", makers["categorical"], 3, REQ))
     return out
