@@ -1603,7 +1603,7 @@ def check_corpus(allowed: set[str]) -> int:
     observed: dict[str, set[str]] = {}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for sample in corpus.ALL_BENIGN + corpus.USER_CLASS_SAMPLES:
+        for sample in corpus.ALL_BENIGN + corpus.USER_CLASS_SAMPLES + corpus.UNSAFE_SAMPLES:
             if corpus.missing_requirements(sample):
                 print(f"  skip {sample.name}: missing {corpus.missing_requirements(sample)}")
                 continue
@@ -1611,16 +1611,19 @@ def check_corpus(allowed: set[str]) -> int:
             for name in record_globals(sample.loader, path):
                 observed.setdefault(name, set()).add(sample.name)
     user = {g for s in corpus.USER_CLASS_SAMPLES for g in s.user_globals}
-    benign_names = {s.name for s in corpus.ALL_BENIGN}
-    missing = {n: s for n, s in observed.items() if n not in allowed and s & benign_names}
+    unsafe = {g for s in corpus.UNSAFE_SAMPLES for g in s.unsafe_globals}
+    # Unsafe samples must need nothing but their reviewed-unsafe globals.
+    benign_names = {s.name for s in corpus.ALL_BENIGN + corpus.UNSAFE_SAMPLES}
+    missing = {n: s for n, s in observed.items()
+               if n not in allowed and n not in unsafe and s & benign_names}
     print(f"corpus: {len(observed)} distinct globals in "
           f"{len(corpus.ALL_BENIGN)} benign + {len(corpus.USER_CLASS_SAMPLES)} user samples")
     for name, samples in sorted(missing.items()):
         print(f"  NOT ALLOWLISTED {name}  <- {', '.join(sorted(samples)[:4])}"
               f"{' ...' if len(samples) > 4 else ''}")
-    leaked = user & allowed
+    leaked = (user | unsafe) & allowed
     for name in sorted(leaked):
-        print(f"  USER CLASS IS ALLOWLISTED (must not be): {name}")
+        print(f"  USER CLASS OR REVIEWED-UNSAFE GLOBAL IS ALLOWLISTED (must not be): {name}")
     return len(missing) + len(leaked)
 
 
