@@ -21,7 +21,13 @@ if str(ROOT) not in sys.path:
 
 import mlward  # noqa: E402
 from mlward.errors import InputError  # noqa: E402
-from tests.corpus import ALL_BENIGN, USER_CLASS_SAMPLES, BenignSample, load_artifact  # noqa: E402
+from tests.corpus import (  # noqa: E402
+    ALL_BENIGN,
+    UNSAFE_SAMPLES,
+    USER_CLASS_SAMPLES,
+    BenignSample,
+    load_artifact,
+)
 from tests.payloads import ALL_SAMPLES, Sample  # noqa: E402
 
 
@@ -149,6 +155,19 @@ def test_user_classes_are_refused_until_allowed(sample: BenignSample, out_dir: P
         assert "allow=" in refusal.value.fix
         loaded = mlward.load(path, allow=refusal.value.untrusted)
         assert _same(loaded, _real(sample, path))
+
+
+@pytest.mark.parametrize("sample", UNSAFE_SAMPLES, ids=lambda s: s.name)
+def test_reviewed_unsafe_globals_are_refused(sample: BenignSample, out_dir: Path) -> None:
+    """pyarrow arrays: refused for _restore_array alone; the type factories resolve."""
+    for module in sample.requires:
+        pytest.importorskip(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = sample.build(out_dir)
+        with pytest.raises(mlward.UnsafeModelError) as refusal:
+            mlward.load(path)
+    assert set(refusal.value.untrusted) == set(sample.unsafe_globals)
 
 
 @pytest.mark.parametrize("sample", ALL_SAMPLES, ids=lambda s: s.name)
