@@ -41,7 +41,11 @@ _NEAR_SOURCE = 0.6
 
 
 def cross_validated_proba(
-    features: NDArray[np.float64], y: NDArray[np.int64], seed: int, folds: int = 5
+    features: NDArray[np.float64],
+    y: NDArray[np.int64],
+    seed: int,
+    folds: int = 5,
+    kind: str = "linear",
 ) -> NDArray[np.float64]:
     """Out-of-fold class probabilities, one column per label 0..max(y)."""
     from sklearn.model_selection import StratifiedKFold
@@ -53,7 +57,7 @@ def cross_validated_proba(
         n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=seed
     )
     for train, held in splitter.split(features, y):
-        model: Any = classifier(seed)
+        model: Any = classifier(seed, kind)
         model.fit(features[train], y[train])
         proba[np.ix_(held, model.classes_)] = model.predict_proba(features[held])
     return proba
@@ -105,11 +109,13 @@ class LabelNoise:
         # Rows already held as backdoor poison would teach the models their trigger and make
         # their own source class look flipped: leave them out, and map rows back.
         kept = np.array([i for i in range(len(data.y)) if i not in data.suspected], dtype=np.intp)
-        inner = AuditInput(data.x[kept], data.y[kept], data.features[kept], data.seed)
+        inner = AuditInput(
+            data.x[kept], data.y[kept], data.features[kept], data.seed, model=data.model
+        )
         return [replace(f, row=int(kept[f.row])) for f in self._run(inner)]
 
     def _run(self, data: AuditInput) -> list[SampleFlag]:
-        proba = cross_validated_proba(data.features, data.y, data.seed)
+        proba = cross_validated_proba(data.features, data.y, data.seed, kind=data.model)
         own = proba[np.arange(len(data.y)), data.y]
         agreement, votes = neighbour_agreement(data.features, data.y)
         predicted = proba.argmax(axis=1)
@@ -129,7 +135,10 @@ class LabelNoise:
                     suggested=int(predicted[row]),
                 )
             )
-        flags.extend(self._targeted(data, own, agreement, predicted, {f.row for f in flags}))
+        # With two classes there is no other pair to compare a leaning pair against: random
+        # flips of an unbalanced set lean one way too.
+        if len(data.labels) > 2:
+            flags.extend(self._targeted(data, own, agreement, predicted, {f.row for f in flags}))
         return flags
 
     def _targeted(
@@ -161,7 +170,7 @@ class LabelNoise:
             rows = np.flatnonzero(data.y == label)
             # Twice: the first model still learns from flips that did not lean far enough.
             for _ in range(2):
-                model: Any = classifier(data.seed)
+                model: Any = classifier(data.seed, data.model)
                 model.fit(data.features[~suspects], data.y[~suspects])
                 proba = model.predict_proba(data.features[rows])
                 column = list(model.classes_)

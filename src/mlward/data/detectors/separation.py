@@ -17,6 +17,7 @@ test per class, with no guess of how much poison there is:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,14 @@ _MIN_TRANSFER_MARGIN = 0.3
 _FIXED_SPREAD = 0.25
 _FIXED_OFFSET = 0.5
 _MIN_CLASSES_FOR_ADDITIVE = 4
+# Shared exact values: a value counts when this many times more common in the class than in
+# the others, a feature joins the group while this share of the group holds it too, and a
+# group needs this many such features (one shared value is a category, not a trigger).
+_SHARED_LIFT = 3.0
+_SHARED_KEEP = 0.8
+_SHARED_MIN_FEATURES = 2
+# ...and most of its rows must look like another class once those features are left out.
+_MIN_FOREIGN = 0.5
 
 
 def whiten(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
@@ -132,6 +141,41 @@ def additive_trigger(
     return Trigger(none, shift, np.asarray(shift, dtype=np.float64))
 
 
+def shared_values(
+    features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
+) -> NDArray[np.intp] | None:
+    """The rows of a class that share one exact value in several features, a value far more
+    common in this class than in the others; None when no such group is big enough.
+
+    Features are taken greedily, most common value first, while most of the group holds the
+    next one too: a fixed-value trigger is a conjunction, natural values are not.
+    """
+    smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+    candidates: list[tuple[int, int, float]] = []
+    for column in range(features.shape[1]):
+        values, counts = np.unique(features[rows, column], return_counts=True)
+        top = int(np.argmax(counts))
+        inside = int(counts[top]) / len(rows)
+        outside = float(np.mean(features[others, column] == values[top]))
+        if counts[top] >= smallest and counts[top] < len(rows) and inside >= _SHARED_LIFT * outside:
+            candidates.append((int(counts[top]), column, float(values[top])))
+    candidates.sort(reverse=True)
+    holding: NDArray[np.bool_] | None = None
+    used = 0
+    for _, column, value in candidates:
+        holds = features[rows, column] == value
+        if holding is None:
+            holding = holds
+        elif (holding & holds).sum() >= _SHARED_KEEP * holding.sum():
+            holding = holding & holds
+        else:
+            continue
+        used += 1
+    if holding is None or used < _SHARED_MIN_FEATURES or holding.sum() < smallest:
+        return None
+    return np.asarray(rows[holding], dtype=np.intp)
+
+
 @dataclass(frozen=True)
 class ClassTest:
     label: int
@@ -166,9 +210,51 @@ class Separation:
             rows = groups[int(np.argmax(sizes))]
         return None
 
+    def _candidates(
+        self,
+        space: NDArray[np.float64],
+        data: AuditInput,
+        rows: NDArray[np.intp],
+        others: NDArray[np.intp],
+    ) -> Iterator[list[NDArray[np.intp]]]:
+        """Splits of the class to test, best first: k-means in the whitened space, then the rows
+        that hold one exact value in several features at once (a trigger inside the data's
+        range moves a row too little in the whole space for k-means to split it off)."""
+        split = self._split(space, rows, data.seed)
+        if split is not None:
+            yield split
+        shared = shared_values(data.features, rows, others)
+        if shared is not None and self._foreign(data, shared, rows, others):
+            rest = np.setdiff1d(rows, shared).astype(np.intp)
+            yield [shared, rest]
+
+    @staticmethod
+    def _foreign(
+        data: AuditInput,
+        group: NDArray[np.intp],
+        rows: NDArray[np.intp],
+        others: NDArray[np.intp],
+    ) -> bool:
+        """Whether most of the group, its shared features left out, looks like other classes.
+
+        Poison is taken from other classes; rows of a class that merely share a natural value
+        (benign tumours with concavity 0) still look like their class without it.
+        """
+        trigger = fixed_trigger(data.features, group, others, rows)
+        columns = ~trigger.fixed
+        if not columns.any():
+            return False
+        keep = np.ones(len(data.y), dtype=bool)
+        keep[group] = False
+        model: Any = classifier(data.seed, data.model)
+        model.fit(data.features[keep][:, columns], data.y[keep])
+        label = data.y[group[0]]
+        placed = model.predict(data.features[group][:, columns])
+        return bool(np.mean(placed != label) >= _MIN_FOREIGN)
+
     def run(self, data: AuditInput) -> list[SampleFlag]:
         space = whiten(data.features, data.y, data.seed)
-        full: Any = classifier(data.seed)
+        full: Any = classifier(data.seed, data.model)
         full.fit(data.features, data.y)
         spread = data.features.std(axis=0) + 1e-12
         # With few classes the median gap to the nearest row of another class is just the
@@ -180,32 +266,35 @@ class Separation:
             others = np.flatnonzero(data.y != label)
             if len(rows) < 2 * _MIN_GROUP_ROWS or len(others) == 0:
                 continue
-            groups = self._split(space, rows, data.seed)
-            if groups is None:
-                continue
-            triggers = [
-                (
-                    fixed_trigger(data.features, g, others, rows),
-                    additive_trigger(data.features, g, others),
-                )
-                for g in groups
-            ]
-            transfer = [
-                tuple(
-                    float(np.mean(full.predict(t.stamp(data.features[others])) == label))
-                    if (t.shift is None and t.fixed.any()) or (t.shift is not None and additive)
-                    else 0.0
-                    for t in pair
-                )
-                for pair in triggers
-            ]
             found: tuple[int, int] | None = None
-            for kind in (0, 1):  # fixed values first: they also say which rows carry them
-                best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
-                high, low = transfer[best][kind], transfer[1 - best][kind]
-                if high >= _MIN_TRANSFER and high - low >= _MIN_TRANSFER_MARGIN:
-                    found = (best, kind)
+            groups: list[NDArray[np.intp]] = []
+            for groups in self._candidates(space, data, rows, others):
+                triggers = [
+                    (
+                        fixed_trigger(data.features, g, others, rows),
+                        additive_trigger(data.features, g, others),
+                    )
+                    for g in groups
+                ]
+                transfer = [
+                    tuple(
+                        float(np.mean(full.predict(t.stamp(data.features[others])) == label))
+                        if (t.shift is None and t.fixed.any()) or (t.shift is not None and additive)
+                        else 0.0
+                        for t in pair
+                    )
+                    for pair in triggers
+                ]
+                for kind in (0, 1):  # fixed values first: they also say which rows carry them
+                    best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
+                    high, low = transfer[best][kind], transfer[1 - best][kind]
+                    if high >= _MIN_TRANSFER and high - low >= _MIN_TRANSFER_MARGIN:
+                        found = (best, kind)
+                        break
+                if found is not None:
                     break
+            if not groups:
+                continue
             self.tests.append(
                 ClassTest(
                     int(label),
@@ -220,7 +309,7 @@ class Separation:
             trigger = triggers[found[0]][found[1]]
             keep = np.ones(len(data.y), dtype=bool)
             keep[candidate] = False
-            model: Any = classifier(data.seed)
+            model: Any = classifier(data.seed, data.model)
             model.fit(data.features[keep], data.y[keep])
             proba = model.predict_proba(data.features[rows])
             own = proba[:, list(model.classes_).index(label)]
