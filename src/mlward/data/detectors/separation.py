@@ -49,6 +49,9 @@ _SHARED_KEEP = 0.8
 _SHARED_MIN_FEATURES = 2
 # ...and most of its rows must look like another class once those features are left out.
 _MIN_FOREIGN = 0.5
+# A second-pass carrier holds most of the refined pattern in its gap (clean rows of the
+# target class hold up to about half of it where the trigger resembles the class).
+_REFINED_ALIGNMENT = 0.7
 
 
 def whiten(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
@@ -321,6 +324,17 @@ class Separation:
                 # when its gap to the nearest row of another class runs along the pattern.
                 carrying = (own < 0.5) | (
                     trigger.alignment(data.features[rows], data.features[others]) >= 0.5
+                )
+            if additive and carrying.sum() >= _MIN_GROUP_ROWS:
+                # Second pass: the pattern the rows flagged so far add to their nearest rows of
+                # other classes. It also catches carriers a fixed value misses (a blend over a
+                # pixel that is not blank), and it is estimated from the flagged rows, not the
+                # k-means group, which holds clean rows too; a few poisoned rows left behind
+                # keep a backdoor alive.
+                refined = additive_trigger(data.features, rows[carrying], others)
+                carrying = carrying | (
+                    refined.alignment(data.features[rows], data.features[others])
+                    >= _REFINED_ALIGNMENT
                 )
             header = (
                 f"class {label} holds a group of {len(candidate)} rows sharing "
