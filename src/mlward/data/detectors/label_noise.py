@@ -30,6 +30,7 @@ _NEIGHBOURS = 10
 # Share of neighbours with the row's own label, at most.
 _MAX_NEIGHBOUR_AGREEMENT = 0.2
 _SECOND_PASS_AGREEMENT = 0.1
+_SECOND_PASS_LOOSE = 0.3
 # Looser bounds for rows that merely lean towards another class.
 _LEAN = 0.5
 # A pair (labelled B, leaning to A) is anomalous with at least this many leaning rows and this
@@ -134,8 +135,12 @@ class LabelNoise:
             again = cross_validated_proba(
                 data.features, data.y, data.seed, kind=data.model, exclude=wrong
             )
-            # A row the first pass let through needs one neighbour in ten agreeing, at most.
-            wrong |= (again[rows, data.y] <= bound) & (agreement <= _SECOND_PASS_AGREEMENT)
+            # A row the first pass let through needs one neighbour in ten agreeing, at most,
+            # or three when the model is sure (p <= 0.1) its label is wrong: stronger evidence
+            # from one signal makes up for weaker evidence from the other.
+            own_again = again[rows, data.y]
+            wrong |= (own_again <= bound) & (agreement <= _SECOND_PASS_AGREEMENT)
+            wrong |= (own_again <= _MAX_OWN_PROBABILITY) & (agreement <= _SECOND_PASS_LOOSE)
         # The targeted-flip test below keeps the first pass's probabilities.
         predicted = proba.argmax(axis=1)
         flags = []
