@@ -154,14 +154,23 @@ def test_fixed_value_trigger_in_overlapping_classes() -> None:
 
 
 def test_shared_values_ignore_a_class_without_a_conjunction() -> None:
+    # Benign tumours share zeros (concavity) with each other: a group, but not a foreign one.
     clean = sc.clean("breast_cancer", seed=0).train
     x = standardise(clean.x)
+    data = AuditInput(clean.x, clean.y, x)
     for label in (0, 1):
         rows = np.flatnonzero(clean.y == label)
-        group = shared_values(x, rows, np.flatnonzero(clean.y != label))
-        assert group is None or not Separation._foreign(
-            AuditInput(clean.x, clean.y, x), group, rows, np.flatnonzero(clean.y != label)
-        )
+        others = np.flatnonzero(clean.y != label)
+        for group in shared_values(x, rows, others):
+            assert not Separation._foreign(data, group, rows, others)
+
+
+def test_trigger_inside_the_data_range() -> None:
+    # Three pixels set to their 95th percentile: common values one by one, a conjunction no
+    # other class holds; the rows sharing it are the candidate, and its values count as fixed.
+    scenario = sc.tabular_backdoor("digits_tabular", seed=0, quantile=0.95, target=4)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall == 1.0 and m.f1 >= 0.9, m
 
 
 def test_blend_second_pass_leaves_no_carrier_behind() -> None:

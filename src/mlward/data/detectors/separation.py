@@ -44,11 +44,19 @@ _MIN_CLASSES_FOR_ADDITIVE = 4
 # Shared exact values: a value counts when this many times more common in the class than in
 # the others, a feature joins the group while this share of the group holds it too, and a
 # group needs this many such features (one shared value is a category, not a trigger).
-_SHARED_LIFT = 3.0
+_SHARED_LIFT = 1.3
+# ...and the conjunction of them this many times (values inside the data's range are common
+# one by one; only together are they specific).
+_SHARED_JOINT_LIFT = 5.0
 _SHARED_KEEP = 0.8
 _SHARED_MIN_FEATURES = 2
+# Starting values tried, and groups tested, per class.
+_SHARED_STARTS = 32
+_SHARED_GROUPS = 2
 # ...and most of its rows must look like another class once those features are left out.
 _MIN_FOREIGN = 0.5
+# Share of a group that must hold one exact value for it to count as fixed wherever it lies.
+_EXACT_SHARE = 0.9
 # A second-pass carrier holds most of the refined pattern in its gap (clean rows of the
 # target class hold up to about half of it where the trigger resembles the class).
 _REFINED_ALIGNMENT = 0.7
@@ -124,9 +132,21 @@ def fixed_trigger(
     inside = features[group]
     spread = features.std(axis=0) + 1e-12
     value = np.median(inside, axis=0)
-    fixed = (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12)) & (
-        np.abs(value - np.median(features[others], axis=0)) > _FIXED_OFFSET * spread
-    )
+    # A value nearly every row of the group holds exactly counts even inside the others' range
+    # (a trigger at the 95th percentile): a population does not agree to the last digit by
+    # chance, unless the others mostly hold that value too (blank pixels).
+    exact = np.zeros(features.shape[1], dtype=np.bool_)
+    for column in range(features.shape[1]):
+        values, counts = np.unique(inside[:, column], return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] >= _EXACT_SHARE * len(group):
+            value[column] = values[top]
+            exact[column] = float(np.mean(features[others, column] == values[top])) < 0.5
+    offset = np.abs(value - np.median(features[others], axis=0))
+    fixed = (
+        (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12))
+        & (offset > _FIXED_OFFSET * spread)
+    ) | exact
     tolerance = np.maximum(0.1 * spread, 3.0 * inside.std(axis=0))
     return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
 
@@ -146,37 +166,53 @@ def additive_trigger(
 
 def shared_values(
     features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
-) -> NDArray[np.intp] | None:
-    """The rows of a class that share one exact value in several features, a value far more
-    common in this class than in the others; None when no such group is big enough.
+) -> list[NDArray[np.intp]]:
+    """Groups of a class's rows that share one exact value in several features at once, each
+    value far more common in this class than in the others; at most ``_SHARED_GROUPS``, the
+    strongest evidence (rows times the log of the conjunction's lift over the others) first.
 
-    Features are taken greedily, most common value first, while most of the group holds the
-    next one too: a fixed-value trigger is a conjunction, natural values are not.
+    A group grows greedily from each starting value, most class-specific first, while most of
+    it holds the next value too: a fixed-value trigger is a conjunction, natural values are
+    not. Every value of a feature is a candidate, not only its mode (a trigger at the 95th
+    percentile is rarely the class's most common value).
     """
     smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
-    candidates: list[tuple[int, int, float]] = []
+    candidates: list[tuple[float, int, float]] = []
     for column in range(features.shape[1]):
         values, counts = np.unique(features[rows, column], return_counts=True)
-        top = int(np.argmax(counts))
-        inside = int(counts[top]) / len(rows)
-        outside = float(np.mean(features[others, column] == values[top]))
-        if counts[top] >= smallest and counts[top] < len(rows) and inside >= _SHARED_LIFT * outside:
-            candidates.append((int(counts[top]), column, float(values[top])))
+        for value, count in zip(values, counts, strict=True):
+            if count < smallest or count >= len(rows):
+                continue
+            outside = float(np.mean(features[others, column] == value))
+            lift = (count / len(rows)) / max(outside, 1.0 / len(others))
+            if lift >= _SHARED_LIFT:
+                candidates.append((lift, column, float(value)))
     candidates.sort(reverse=True)
-    holding: NDArray[np.bool_] | None = None
-    used = 0
-    for _, column, value in candidates:
-        holds = features[rows, column] == value
-        if holding is None:
-            holding = holds
-        elif (holding & holds).sum() >= _SHARED_KEEP * holding.sum():
-            holding = holding & holds
-        else:
+    found: dict[bytes, tuple[float, NDArray[np.intp]]] = {}
+    for first in candidates[:_SHARED_STARTS]:
+        holding = features[rows, first[1]] == first[2]
+        used = {first[1]: first[2]}
+        for _, column, value in candidates:
+            if column in used:
+                continue
+            both = holding & (features[rows, column] == value)
+            if both.sum() >= _SHARED_KEEP * holding.sum():
+                holding = both
+                used[column] = value
+        if len(used) < _SHARED_MIN_FEATURES or holding.sum() < smallest:
             continue
-        used += 1
-    if holding is None or used < _SHARED_MIN_FEATURES or holding.sum() < smallest:
-        return None
-    return np.asarray(rows[holding], dtype=np.intp)
+        columns = np.array(list(used), dtype=np.intp)
+        wanted = np.array([used[c] for c in columns])
+        outside = float(np.mean((features[np.ix_(others, columns)] == wanted).all(axis=1)))
+        lift = (holding.sum() / len(rows)) / max(outside, 1.0 / len(others))
+        if lift < _SHARED_JOINT_LIFT:
+            continue
+        group = np.asarray(rows[holding], dtype=np.intp)
+        # Evidence, not lift alone: many rows sharing a conjunction rare elsewhere beat a
+        # handful sharing a very rare one.
+        found[group.tobytes()] = (len(group) * float(np.log(lift)), group)
+    ranked = sorted(found.values(), key=lambda item: -item[0])
+    return [group for _, group in ranked[:_SHARED_GROUPS]]
 
 
 @dataclass(frozen=True)
@@ -226,10 +262,9 @@ class Separation:
         split = self._split(space, rows, data.seed)
         if split is not None:
             yield split
-        shared = shared_values(data.features, rows, others)
-        if shared is not None and self._foreign(data, shared, rows, others):
-            rest = np.setdiff1d(rows, shared).astype(np.intp)
-            yield [shared, rest]
+        for shared in shared_values(data.features, rows, others):
+            if self._foreign(data, shared, rows, others):
+                yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
 
     @staticmethod
     def _foreign(
