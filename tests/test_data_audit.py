@@ -14,9 +14,9 @@ pytest.importorskip("sklearn")
 
 from mlward.api import audit_data
 from mlward.data import scenarios as sc
-from mlward.data.detectors.base import AuditInput
+from mlward.data.detectors.base import AuditInput, choose_model
 from mlward.data.detectors.label_noise import LabelNoise
-from mlward.data.detectors.separation import Separation
+from mlward.data.detectors.separation import Separation, shared_values
 from mlward.data.detectors.spectral import SpectralSignatures
 from mlward.data.features import standardise
 from mlward.data.results import ClassState
@@ -133,3 +133,55 @@ def test_spectral_is_centred() -> None:
     x[:10, 0] += 8.0  # a minority offset along one direction
     flags = SpectralSignatures().run(AuditInput(x, y, x))
     assert {f.row for f in flags} == set(range(10))
+
+
+def test_reference_model_is_kernel_only_where_linear_fails() -> None:
+    # make_classification's classes are clusters at hypercube corners: a hyperplane gets about
+    # a third wrong, an RBF SVM about a tenth; digits are close to linearly separable.
+    synthetic = sc.clean("synthetic", seed=0).train
+    digits = sc.clean("digits", seed=0).train
+    assert choose_model(standardise(synthetic.x), synthetic.y, 0) == "kernel"
+    assert choose_model(standardise(digits.x), digits.y, 0) == "linear"
+
+
+@pytest.mark.slow
+def test_fixed_value_trigger_in_overlapping_classes() -> None:
+    # k-means splits this class along its natural clusters, not the poison: the rows sharing
+    # exact values in four features are the candidate that transfers.
+    scenario = sc.tabular_backdoor("synthetic", seed=0, features=4, target=2)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall == 1.0 and m.f1 >= 0.85, m
+
+
+def test_shared_values_ignore_a_class_without_a_conjunction() -> None:
+    # Benign tumours share zeros (concavity) with each other: a group, but not a foreign one.
+    clean = sc.clean("breast_cancer", seed=0).train
+    x = standardise(clean.x)
+    data = AuditInput(clean.x, clean.y, x)
+    for label in (0, 1):
+        rows = np.flatnonzero(clean.y == label)
+        others = np.flatnonzero(clean.y != label)
+        for group in shared_values(x, rows, others):
+            assert not Separation._foreign(data, group, rows, others)
+
+
+def test_trigger_inside_the_data_range() -> None:
+    # Three pixels set to their 95th percentile: common values one by one, a conjunction no
+    # other class holds; the rows sharing it are the candidate, and its values count as fixed.
+    scenario = sc.tabular_backdoor("digits_tabular", seed=0, quantile=0.95, target=4)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall == 1.0 and m.f1 >= 0.9, m
+
+
+def test_blend_second_pass_leaves_no_carrier_behind() -> None:
+    # A 0.2 blend over the whole image: rows whose blank pixels were not blank carry the
+    # pattern but not its fixed values; the refined additive pattern catches them.
+    scenario = sc.badnets(rate=0.08, seed=0, trigger="blend", blend=0.2, target=5)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall == 1.0 and m.false_positive_rate <= 0.01, m
+
+
+def test_random_flips_on_two_classes() -> None:
+    scenario = sc.random_flips("breast_cancer", seed=0)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.f1 >= 0.85 and m.false_positive_rate <= 0.01, m

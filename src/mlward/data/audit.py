@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from mlward.data.dataset import Dataset
 from mlward.data.detectors import AuditInput, Detector, all_detectors
+from mlward.data.detectors.base import choose_model
 from mlward.data.features import standardise
 from mlward.data.results import (
     ClassState,
@@ -89,7 +90,14 @@ def audit(
     """Audit one dataset; ``features`` default to the standardised input."""
     started = time.perf_counter()
     space = standardise(dataset.x if features is None else features)
-    data = AuditInput(dataset.x, dataset.y, space, seed, None if test is None else test.x)
+    data = AuditInput(
+        dataset.x,
+        dataset.y,
+        space,
+        seed,
+        None if test is None else test.x,
+        model=choose_model(space, dataset.y, seed),
+    )
     flags: list[SampleFlag] = []
     runs: list[DetectorRun] = []
     for detector in detectors if detectors is not None else all_detectors():

@@ -17,6 +17,7 @@ test per class, with no guess of how much poison there is:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,25 @@ _MIN_TRANSFER_MARGIN = 0.3
 _FIXED_SPREAD = 0.25
 _FIXED_OFFSET = 0.5
 _MIN_CLASSES_FOR_ADDITIVE = 4
+# Shared exact values: a value counts when this many times more common in the class than in
+# the others, a feature joins the group while this share of the group holds it too, and a
+# group needs this many such features (one shared value is a category, not a trigger).
+_SHARED_LIFT = 1.3
+# ...and the conjunction of them this many times (values inside the data's range are common
+# one by one; only together are they specific).
+_SHARED_JOINT_LIFT = 5.0
+_SHARED_KEEP = 0.8
+_SHARED_MIN_FEATURES = 2
+# Starting values tried, and groups tested, per class.
+_SHARED_STARTS = 32
+_SHARED_GROUPS = 2
+# ...and most of its rows must look like another class once those features are left out.
+_MIN_FOREIGN = 0.5
+# Share of a group that must hold one exact value for it to count as fixed wherever it lies.
+_EXACT_SHARE = 0.9
+# A second-pass carrier holds most of the refined pattern in its gap (clean rows of the
+# target class hold up to about half of it where the trigger resembles the class).
+_REFINED_ALIGNMENT = 0.7
 
 
 def whiten(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
@@ -112,9 +132,21 @@ def fixed_trigger(
     inside = features[group]
     spread = features.std(axis=0) + 1e-12
     value = np.median(inside, axis=0)
-    fixed = (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12)) & (
-        np.abs(value - np.median(features[others], axis=0)) > _FIXED_OFFSET * spread
-    )
+    # A value nearly every row of the group holds exactly counts even inside the others' range
+    # (a trigger at the 95th percentile): a population does not agree to the last digit by
+    # chance, unless the others mostly hold that value too (blank pixels).
+    exact = np.zeros(features.shape[1], dtype=np.bool_)
+    for column in range(features.shape[1]):
+        values, counts = np.unique(inside[:, column], return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] >= _EXACT_SHARE * len(group):
+            value[column] = values[top]
+            exact[column] = float(np.mean(features[others, column] == values[top])) < 0.5
+    offset = np.abs(value - np.median(features[others], axis=0))
+    fixed = (
+        (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12))
+        & (offset > _FIXED_OFFSET * spread)
+    ) | exact
     tolerance = np.maximum(0.1 * spread, 3.0 * inside.std(axis=0))
     return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
 
@@ -130,6 +162,57 @@ def additive_trigger(
     shift = np.median(features[group] - outside[nearest[:, 0]], axis=0)
     none = np.zeros(features.shape[1], dtype=np.bool_)
     return Trigger(none, shift, np.asarray(shift, dtype=np.float64))
+
+
+def shared_values(
+    features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
+) -> list[NDArray[np.intp]]:
+    """Groups of a class's rows that share one exact value in several features at once, each
+    value far more common in this class than in the others; at most ``_SHARED_GROUPS``, the
+    strongest evidence (rows times the log of the conjunction's lift over the others) first.
+
+    A group grows greedily from each starting value, most class-specific first, while most of
+    it holds the next value too: a fixed-value trigger is a conjunction, natural values are
+    not. Every value of a feature is a candidate, not only its mode (a trigger at the 95th
+    percentile is rarely the class's most common value).
+    """
+    smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+    candidates: list[tuple[float, int, float]] = []
+    for column in range(features.shape[1]):
+        values, counts = np.unique(features[rows, column], return_counts=True)
+        for value, count in zip(values, counts, strict=True):
+            if count < smallest or count >= len(rows):
+                continue
+            outside = float(np.mean(features[others, column] == value))
+            lift = (count / len(rows)) / max(outside, 1.0 / len(others))
+            if lift >= _SHARED_LIFT:
+                candidates.append((lift, column, float(value)))
+    candidates.sort(reverse=True)
+    found: dict[bytes, tuple[float, NDArray[np.intp]]] = {}
+    for first in candidates[:_SHARED_STARTS]:
+        holding = features[rows, first[1]] == first[2]
+        used = {first[1]: first[2]}
+        for _, column, value in candidates:
+            if column in used:
+                continue
+            both = holding & (features[rows, column] == value)
+            if both.sum() >= _SHARED_KEEP * holding.sum():
+                holding = both
+                used[column] = value
+        if len(used) < _SHARED_MIN_FEATURES or holding.sum() < smallest:
+            continue
+        columns = np.array(list(used), dtype=np.intp)
+        wanted = np.array([used[c] for c in columns])
+        outside = float(np.mean((features[np.ix_(others, columns)] == wanted).all(axis=1)))
+        lift = (holding.sum() / len(rows)) / max(outside, 1.0 / len(others))
+        if lift < _SHARED_JOINT_LIFT:
+            continue
+        group = np.asarray(rows[holding], dtype=np.intp)
+        # Evidence, not lift alone: many rows sharing a conjunction rare elsewhere beat a
+        # handful sharing a very rare one.
+        found[group.tobytes()] = (len(group) * float(np.log(lift)), group)
+    ranked = sorted(found.values(), key=lambda item: -item[0])
+    return [group for _, group in ranked[:_SHARED_GROUPS]]
 
 
 @dataclass(frozen=True)
@@ -166,9 +249,50 @@ class Separation:
             rows = groups[int(np.argmax(sizes))]
         return None
 
+    def _candidates(
+        self,
+        space: NDArray[np.float64],
+        data: AuditInput,
+        rows: NDArray[np.intp],
+        others: NDArray[np.intp],
+    ) -> Iterator[list[NDArray[np.intp]]]:
+        """Splits of the class to test, best first: k-means in the whitened space, then the rows
+        that hold one exact value in several features at once (a trigger inside the data's
+        range moves a row too little in the whole space for k-means to split it off)."""
+        split = self._split(space, rows, data.seed)
+        if split is not None:
+            yield split
+        for shared in shared_values(data.features, rows, others):
+            if self._foreign(data, shared, rows, others):
+                yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
+
+    @staticmethod
+    def _foreign(
+        data: AuditInput,
+        group: NDArray[np.intp],
+        rows: NDArray[np.intp],
+        others: NDArray[np.intp],
+    ) -> bool:
+        """Whether most of the group, its shared features left out, looks like other classes.
+
+        Poison is taken from other classes; rows of a class that merely share a natural value
+        (benign tumours with concavity 0) still look like their class without it.
+        """
+        trigger = fixed_trigger(data.features, group, others, rows)
+        columns = ~trigger.fixed
+        if not columns.any():
+            return False
+        keep = np.ones(len(data.y), dtype=bool)
+        keep[group] = False
+        model: Any = classifier(data.seed, data.model)
+        model.fit(data.features[keep][:, columns], data.y[keep])
+        label = data.y[group[0]]
+        placed = model.predict(data.features[group][:, columns])
+        return bool(np.mean(placed != label) >= _MIN_FOREIGN)
+
     def run(self, data: AuditInput) -> list[SampleFlag]:
         space = whiten(data.features, data.y, data.seed)
-        full: Any = classifier(data.seed)
+        full: Any = classifier(data.seed, data.model)
         full.fit(data.features, data.y)
         spread = data.features.std(axis=0) + 1e-12
         # With few classes the median gap to the nearest row of another class is just the
@@ -180,32 +304,35 @@ class Separation:
             others = np.flatnonzero(data.y != label)
             if len(rows) < 2 * _MIN_GROUP_ROWS or len(others) == 0:
                 continue
-            groups = self._split(space, rows, data.seed)
-            if groups is None:
-                continue
-            triggers = [
-                (
-                    fixed_trigger(data.features, g, others, rows),
-                    additive_trigger(data.features, g, others),
-                )
-                for g in groups
-            ]
-            transfer = [
-                tuple(
-                    float(np.mean(full.predict(t.stamp(data.features[others])) == label))
-                    if (t.shift is None and t.fixed.any()) or (t.shift is not None and additive)
-                    else 0.0
-                    for t in pair
-                )
-                for pair in triggers
-            ]
             found: tuple[int, int] | None = None
-            for kind in (0, 1):  # fixed values first: they also say which rows carry them
-                best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
-                high, low = transfer[best][kind], transfer[1 - best][kind]
-                if high >= _MIN_TRANSFER and high - low >= _MIN_TRANSFER_MARGIN:
-                    found = (best, kind)
+            groups: list[NDArray[np.intp]] = []
+            for groups in self._candidates(space, data, rows, others):
+                triggers = [
+                    (
+                        fixed_trigger(data.features, g, others, rows),
+                        additive_trigger(data.features, g, others),
+                    )
+                    for g in groups
+                ]
+                transfer = [
+                    tuple(
+                        float(np.mean(full.predict(t.stamp(data.features[others])) == label))
+                        if (t.shift is None and t.fixed.any()) or (t.shift is not None and additive)
+                        else 0.0
+                        for t in pair
+                    )
+                    for pair in triggers
+                ]
+                for kind in (0, 1):  # fixed values first: they also say which rows carry them
+                    best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
+                    high, low = transfer[best][kind], transfer[1 - best][kind]
+                    if high >= _MIN_TRANSFER and high - low >= _MIN_TRANSFER_MARGIN:
+                        found = (best, kind)
+                        break
+                if found is not None:
                     break
+            if not groups:
+                continue
             self.tests.append(
                 ClassTest(
                     int(label),
@@ -220,7 +347,7 @@ class Separation:
             trigger = triggers[found[0]][found[1]]
             keep = np.ones(len(data.y), dtype=bool)
             keep[candidate] = False
-            model: Any = classifier(data.seed)
+            model: Any = classifier(data.seed, data.model)
             model.fit(data.features[keep], data.y[keep])
             proba = model.predict_proba(data.features[rows])
             own = proba[:, list(model.classes_).index(label)]
@@ -232,6 +359,17 @@ class Separation:
                 # when its gap to the nearest row of another class runs along the pattern.
                 carrying = (own < 0.5) | (
                     trigger.alignment(data.features[rows], data.features[others]) >= 0.5
+                )
+            if additive and carrying.sum() >= _MIN_GROUP_ROWS:
+                # Second pass: the pattern the rows flagged so far add to their nearest rows of
+                # other classes. It also catches carriers a fixed value misses (a blend over a
+                # pixel that is not blank), and it is estimated from the flagged rows, not the
+                # k-means group, which holds clean rows too; a few poisoned rows left behind
+                # keep a backdoor alive.
+                refined = additive_trigger(data.features, rows[carrying], others)
+                carrying = carrying | (
+                    refined.alignment(data.features[rows], data.features[others])
+                    >= _REFINED_ALIGNMENT
                 )
             header = (
                 f"class {label} holds a group of {len(candidate)} rows sharing "
