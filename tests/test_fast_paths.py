@@ -68,3 +68,55 @@ def test_plain_text_fast_path_only_takes_what_the_dispatch_calls_plain_text(data
 def test_fast_path_takes_the_members_checkpoints_are_made_of() -> None:
     for data in (b"3\n", b"little", b"1234567890123456789\n"):
         assert engine._plain_text(data)
+
+
+def _npy_headers() -> list[str]:
+    import io
+
+    np = pytest.importorskip("numpy")
+    arrays = [
+        np.zeros(3),
+        np.zeros((2, 3), dtype="<i8"),
+        np.zeros(()),
+        np.zeros((2,), dtype=[("a", "<f4")]),
+        np.zeros(3, dtype=object),
+        np.zeros((0, 5)),
+        np.zeros((1, 1, 1), order="F"),
+        np.zeros(4, dtype=">u2"),
+        np.zeros((10, 20, 30)),
+    ]
+    headers = []
+    for array in arrays:
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=True)
+        raw = buffer.getvalue()
+        headers.append(raw[10 : 10 + int.from_bytes(raw[8:10], "little")].decode("latin-1"))
+    rng = random.Random(11)
+    pieces = ["0", "1", "01", "(", ")", ",", ", ", "'", "\\", " ", "\n", "\r", "True", "é", "-"]
+    mutated = list(headers)
+    for _ in range(4000):
+        text = list(rng.choice(headers))
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(text) + 1)
+            if rng.random() < 0.5:
+                text[position:position] = rng.choice(pieces)
+            elif text:
+                del text[min(position, len(text) - 1)]
+        mutated.append("".join(text))
+    return mutated
+
+
+def test_npy_header_fast_path_reads_what_literal_eval_reads() -> None:
+    import ast
+
+    from mlward.formats import npy
+
+    taken = 0
+    for text in _npy_headers():
+        fast = npy._standard_header(text)
+        if fast is None:
+            continue
+        taken += 1
+        assert ast.literal_eval(text) == fast, text
+        assert isinstance(fast["shape"], tuple)
+    assert taken > 100  # the fast path is really exercised

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import NamedTuple
 
@@ -41,6 +42,27 @@ def _descr_has_object(descr: object) -> bool:
     return True  # an unknown description: treat as able to hold objects
 
 
+# The header numpy.save writes for a plain dtype, exactly: parsed without compiling the text as
+# Python (ast.literal_eval costs more than the rest of a small file's scan). Anything else goes
+# to literal_eval, so both read the same literal; integers follow Python's rules (no leading 0).
+_INT = "(?:0|[1-9][0-9]*)"
+_STANDARD_HEADER = re.compile(
+    r"\{'descr': '([ -&(-\[\]-~]*)', 'fortran_order': (True|False), 'shape': \(("
+    + f"|{_INT},|{_INT}(?:, {_INT})+,?"
+    + r")\), \}[ ]*\n?",
+    re.ASCII,
+)
+
+
+def _standard_header(text: str) -> dict[str, object] | None:
+    match = _STANDARD_HEADER.fullmatch(text)
+    if match is None:
+        return None
+    descr, fortran, dims = match.groups()
+    shape = tuple(int(part) for part in dims.split(",") if part.strip())
+    return {"descr": descr, "fortran_order": fortran == "True", "shape": shape}
+
+
 def read_header(head: bytes) -> NpyHeader:
     """Parse the header from the first bytes of the file (the header is at most a few KiB)."""
     if not head.startswith(MAGIC) or len(head) < 10:
@@ -58,12 +80,14 @@ def read_header(head: bytes) -> NpyHeader:
     if len(raw) < length:
         raise NpyFormatError("header runs past the end of the data read")
     text = raw.decode("utf-8" if major == 3 else "latin-1")
-    import ast  # only object-array checks need it; keeps start-up short
+    header = _standard_header(text)
+    if header is None:
+        import ast  # only unusual headers need it; keeps start-up short
 
-    try:
-        header = ast.literal_eval(text)
-    except (ValueError, SyntaxError) as exc:
-        raise NpyFormatError(f"header is not a Python literal: {exc}") from exc
+        try:
+            header = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise NpyFormatError(f"header is not a Python literal: {exc}") from exc
     if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
         raise NpyFormatError("header lacks descr, fortran_order or shape")
     shape = header["shape"]
