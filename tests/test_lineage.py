@@ -658,3 +658,30 @@ def test_cli_sign_appends_the_signature_to_the_log(
     # Without --log (and no $MLWARD_LOG) nothing is appended.
     assert main([*sign, str(model)]) == 0
     assert api.lineage(model, str(log)).entries_read == 1
+
+
+def test_data_snapshot_in_the_log_joins_the_training_run(
+    pki: Pki, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("sklearn")
+    log = tmp_path / "log.db"
+    data = tmp_path / "train.csv"
+    data.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
+    store = tmp_path / "snapshots.jsonl"
+    snapshot = ["data", "snapshot", str(data), "--label", "y", "--store", str(store)]
+    assert main([*snapshot, "--log", str(log)]) == 0
+    assert "appended the snapshot to the evidence log" in capsys.readouterr().err
+    api.record_provenance(
+        TrainingRun(str(model), datasets=(str(data),), run_id="csv-run", environment=False),
+        KeySigner.from_file(pki.key),
+        tmp_path / "provenance.json",
+        log=str(log),
+    )
+    lineage = api.lineage(model, str(log))
+    data_digest = hashing.root_digest(data)
+    node = lineage.node(f"dataset:{data_digest}")
+    assert node.details[0][0] == "snapshot" and node.details[0][1].startswith("log #0 ")
+    assert ("rows", "3") in node.details
+    assert (f"dataset:{data_digest}", "run:1", "trained on") in {
+        (e.source, e.target, e.label) for e in lineage.edges
+    }

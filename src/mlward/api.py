@@ -470,13 +470,42 @@ def snapshot_data(
     label: str | None = None,
     labels: str | None = None,
     store: SnapshotStore | None = None,
+    log: str | os.PathLike[str] | None = None,
+    log_signer: NoteSigner | None = None,
 ) -> tuple[Snapshot, str]:
-    """Digest a dataset (whole and per row) and record it; returns it and where it went."""
+    """Digest a dataset (whole and per row) and record it; returns it and where it went.
+
+    With ``log`` (and ``dataset`` given as a path), the snapshot is also appended to that
+    evidence log. Its subject is the digest of every byte of the dataset's files, the digest
+    ``provenance record`` gives a training run's datasets, so ``lineage`` joins the two."""
     from mlward.data.snapshot import JsonLinesStore, snapshot
 
     data = _dataset(dataset, label, labels)
     snap = snapshot(data)
-    return snap, (store or JsonLinesStore()).put(snap)
+    where = (store or JsonLinesStore()).put(snap)
+    if log is not None:
+        if not isinstance(dataset, (str, os.PathLike)):
+            raise InputError(
+                "a dataset snapshot in the log needs the dataset's files",
+                fix="Pass the dataset as a path when you give a log.",
+            )
+        from mlward.provenance.lineage import DATASET, hash_input
+        from mlward.provenance.tlog import EvidenceEntry, EvidenceKind, Subject
+
+        files = hash_input(os.fspath(dataset), DATASET)
+        entry = EvidenceEntry(
+            EvidenceKind.DATASET_SNAPSHOT,
+            subjects=(Subject(files.name, {"sha256": files.digest}),),
+            payload={
+                "rows": snap.rows,
+                "features": snap.features,
+                "rows_sha256": snap.digest,
+                "files": files.files,
+                "store": where,
+            },
+        )
+        append_evidence(log, [entry], signer=log_signer)
+    return snap, where
 
 
 def diff_data(

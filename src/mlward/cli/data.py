@@ -7,6 +7,7 @@ Exit codes follow the scan command: 0 nothing suspicious, 1 poisoned or suspicio
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -72,6 +73,16 @@ def _add_data(commands: Any) -> None:
     _dataset_flags(snap)
     snap.add_argument(
         "--store", metavar="FILE", help="snapshot store (default .mlward/snapshots.jsonl)"
+    )
+    snap.add_argument(
+        "--log",
+        metavar="LOG",
+        default=os.environ.get("MLWARD_LOG"),
+        help="also append the snapshot to this evidence log (a SQLite file or a postgresql:// "
+        "URL; default: $MLWARD_LOG), where lineage finds it",
+    )
+    snap.add_argument(
+        "--log-key", metavar="FILE", help="the log's signer key: sign a checkpoint (advised)"
     )
     snap.add_argument("--format", choices=("text", "json"), default="text")
     diff = sub.add_parser(
@@ -172,6 +183,7 @@ def _run_data(args: argparse.Namespace) -> int:
             )
         return 1 if report.suspicious_rows or report.poisoned else 0
     if args.data_command == "snapshot":
+        from mlward.cli.log import read_signer
         from mlward.data.snapshot import DEFAULT_STORE, JsonLinesStore
 
         snap, where = api.snapshot_data(
@@ -179,7 +191,11 @@ def _run_data(args: argparse.Namespace) -> int:
             label=args.label,
             labels=args.labels,
             store=JsonLinesStore(args.store or DEFAULT_STORE),
+            log=args.log,
+            log_signer=read_signer(args.log_key),
         )
+        if args.log:
+            sys.stderr.write(f"mlward: appended the snapshot to the evidence log {args.log}\n")
         if args.format == "json":
             import json
 
