@@ -162,6 +162,55 @@ def _choose(rng: np.random.Generator, candidates: NDArray[np.intp], count: int) 
     return np.sort(rng.choice(candidates, size=count, replace=False)).astype(np.intp)
 
 
+def _backdoor(
+    label: str,
+    train: Dataset,
+    test: Dataset,
+    rng: np.random.Generator,
+    mask: NDArray[np.float64],
+    pattern: NDArray[np.float64],
+    target: int,
+    rate: float,
+    image_shape: tuple[int, ...] | None,
+) -> Scenario:
+    """Stamp the trigger on ``rate`` of the rows of other classes and relabel them."""
+    rows = _choose(rng, np.flatnonzero(train.y != target), round(rate * len(train)))
+    x = train.x.copy()
+    y = train.y.copy()
+    x[rows] = apply_trigger(x[rows], mask, pattern)
+    y[rows] = target
+    return Scenario(
+        label,
+        Dataset(x, y, label, image_shape),
+        _marked(len(train), rows),
+        test,
+        apply_trigger(test.x[test.y != target], mask, pattern),
+        target,
+        train,
+    )
+
+
+def _relabelled(
+    label: str, train: Dataset, test: Dataset, rows: NDArray[np.intp], y: NDArray[np.int64]
+) -> Scenario:
+    """Label poisoning: the features as they were, ``rows`` given the labels in ``y``."""
+    return Scenario(
+        label,
+        Dataset(train.x, y, label, train.image_shape),
+        _marked(len(train), rows),
+        test,
+        np.empty((0, train.x.shape[1])),
+        None,
+        train,
+    )
+
+
+def _marked(count: int, rows: NDArray[np.intp]) -> NDArray[np.bool_]:
+    poisoned = np.zeros(count, dtype=bool)
+    poisoned[rows] = True
+    return poisoned
+
+
 def badnets(
     dataset: str = "digits",
     *,
@@ -181,24 +230,8 @@ def badnets(
     mask, pattern = image_trigger(
         train.image_shape, trigger=trigger, size=size, position=position, blend=blend, seed=seed
     )
-    rows = _choose(rng, np.flatnonzero(train.y != target), round(rate * len(train)))
-    x = train.x.copy()
-    y = train.y.copy()
-    x[rows] = apply_trigger(x[rows], mask, pattern)
-    y[rows] = target
-    poisoned = np.zeros(len(train), dtype=bool)
-    poisoned[rows] = True
-    others = test.x[test.y != target]
     label = f"badnets-{dataset}-{trigger}{size}-{position}-b{blend:g}-r{rate:g}-s{seed}"
-    return Scenario(
-        label,
-        Dataset(x, y, label, train.image_shape),
-        poisoned,
-        test,
-        apply_trigger(others, mask, pattern),
-        target,
-        train,
-    )
+    return _backdoor(label, train, test, rng, mask, pattern, target, rate, train.image_shape)
 
 
 def tabular_backdoor(
@@ -224,23 +257,8 @@ def tabular_backdoor(
     mask[columns] = 1.0
     pattern = np.zeros(train.x.shape[1])
     pattern[columns] = values
-    rows = _choose(rng, np.flatnonzero(train.y != target), round(rate * len(train)))
-    x = train.x.copy()
-    y = train.y.copy()
-    x[rows] = apply_trigger(x[rows], mask, pattern)
-    y[rows] = target
-    poisoned = np.zeros(len(train), dtype=bool)
-    poisoned[rows] = True
     label = f"tabular-{dataset}-f{features}-q{quantile:g}-r{rate:g}-s{seed}"
-    return Scenario(
-        label,
-        Dataset(x, y, label),
-        poisoned,
-        test,
-        apply_trigger(test.x[test.y != target], mask, pattern),
-        target,
-        train,
-    )
+    return _backdoor(label, train, test, rng, mask, pattern, target, rate, None)
 
 
 def random_flips(dataset: str = "digits", *, rate: float = 0.1, seed: int = 0) -> Scenario:
@@ -251,18 +269,7 @@ def random_flips(dataset: str = "digits", *, rate: float = 0.1, seed: int = 0) -
     classes = int(train.y.max()) + 1
     y = train.y.copy()
     y[rows] = (y[rows] + rng.integers(1, classes, size=len(rows))) % classes
-    poisoned = np.zeros(len(train), dtype=bool)
-    poisoned[rows] = True
-    label = f"flips-{dataset}-r{rate:g}-s{seed}"
-    return Scenario(
-        label,
-        Dataset(train.x, y, label, train.image_shape),
-        poisoned,
-        test,
-        np.empty((0, train.x.shape[1])),
-        None,
-        train,
-    )
+    return _relabelled(f"flips-{dataset}-r{rate:g}-s{seed}", train, test, rows, y)
 
 
 def targeted_flips(
@@ -280,18 +287,8 @@ def targeted_flips(
     rows = _choose(rng, members, round(fraction * len(members)))
     y = train.y.copy()
     y[rows] = target
-    poisoned = np.zeros(len(train), dtype=bool)
-    poisoned[rows] = True
     label = f"targeted-{dataset}-{source}to{target}-f{fraction:g}-s{seed}"
-    return Scenario(
-        label,
-        Dataset(train.x, y, label, train.image_shape),
-        poisoned,
-        test,
-        np.empty((0, train.x.shape[1])),
-        None,
-        train,
-    )
+    return _relabelled(label, train, test, rows, y)
 
 
 def clean(dataset: str = "digits", *, seed: int = 0) -> Scenario:
