@@ -215,16 +215,10 @@ def _write(text: str, output: str | None) -> None:
 
 def _record(args: argparse.Namespace) -> int:
     from mlward import api
-    from mlward.provenance import signers
+    from mlward.cli.sign import signer_from_args
     from mlward.provenance.lineage import DEFAULT_BUILDER_ID, TrainingRun
 
-    signer: Any
-    if args.method == "key":
-        signer = signers.KeySigner.from_file(args.private_key, args.password)
-    else:
-        signer = signers.CertificateSigner.from_files(
-            args.private_key, args.signing_certificate, args.certificate_chain, args.password
-        )
+    signer = signer_from_args(args)
     parameters = _read_json_object(args.params, "--params") if args.params else {}
     parameters.update(_pairs(args.param, "--param"))
     metrics = _read_json_object(args.metrics, "--metrics") if args.metrics else {}
@@ -254,13 +248,9 @@ def _record(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from mlward import api
-    from mlward.provenance import signers
+    from mlward.cli.sign import verifier_from_args
 
-    verifier: Any
-    if args.method == "key":
-        verifier = signers.KeyVerifier.from_file(args.public_key)
-    else:
-        verifier = signers.CertificateVerifier.from_files(args.certificate_chain)
+    verifier = verifier_from_args(args)
     result = api.verify_provenance(args.model_path, args.provenance, verifier)
     if args.json:
         sys.stdout.write(json.dumps(asdict(result), indent=2) + "\n")

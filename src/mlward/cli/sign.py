@@ -240,22 +240,8 @@ def _hashing(
 def _run_sign(args: argparse.Namespace) -> int:
     from mlward.api import sign
     from mlward.cli.log import read_signer
-    from mlward.provenance import signers
 
-    signer: Any
-    if args.method == "key":
-        signer = signers.KeySigner.from_file(args.private_key, args.password)
-    elif args.method == "certificate":
-        signer = signers.CertificateSigner.from_files(
-            args.private_key, args.signing_certificate, args.certificate_chain, args.password
-        )
-    else:
-        signer = signers.SigstoreSigner(
-            identity_token=args.identity_token,
-            staging=args.use_staging,
-            trust_config=args.trust_config,
-            use_ambient_credentials=args.use_ambient_credentials,
-        )
+    signer = signer_from_args(args)
     progress, stop = _progress()
     try:
         result = sign(
@@ -278,22 +264,45 @@ def _run_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_verify(args: argparse.Namespace) -> int:
-    from mlward.api import verify
+def signer_from_args(args: argparse.Namespace) -> Any:
+    """The signer a ``key``, ``certificate`` or ``sigstore`` subcommand's flags name (shared
+    by ``sign`` and ``provenance record``)."""
     from mlward.provenance import signers
 
-    verifier: Any
     if args.method == "key":
-        verifier = signers.KeyVerifier.from_file(args.public_key)
-    elif args.method == "certificate":
-        verifier = signers.CertificateVerifier.from_files(args.certificate_chain)
-    else:
-        verifier = signers.SigstoreVerifier(
-            identity=args.identity,
-            oidc_issuer=args.identity_provider,
-            staging=args.use_staging,
-            trust_config=args.trust_config,
+        return signers.KeySigner.from_file(args.private_key, args.password)
+    if args.method == "certificate":
+        return signers.CertificateSigner.from_files(
+            args.private_key, args.signing_certificate, args.certificate_chain, args.password
         )
+    return signers.SigstoreSigner(
+        identity_token=args.identity_token,
+        staging=args.use_staging,
+        trust_config=args.trust_config,
+        use_ambient_credentials=args.use_ambient_credentials,
+    )
+
+
+def verifier_from_args(args: argparse.Namespace) -> Any:
+    """The verifier a ``key``, ``certificate`` or ``sigstore`` subcommand's flags name."""
+    from mlward.provenance import signers
+
+    if args.method == "key":
+        return signers.KeyVerifier.from_file(args.public_key)
+    if args.method == "certificate":
+        return signers.CertificateVerifier.from_files(args.certificate_chain)
+    return signers.SigstoreVerifier(
+        identity=args.identity,
+        oidc_issuer=args.identity_provider,
+        staging=args.use_staging,
+        trust_config=args.trust_config,
+    )
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from mlward.api import verify
+
+    verifier = verifier_from_args(args)
     progress, stop = _progress()
     try:
         result = verify(
