@@ -85,6 +85,9 @@ def test_scan_names_the_target_of_a_backdoored_model(
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     assert doc["suspected_targets"] == [scenario.target]
+    assert doc["inconclusive"] is None
+    patch = doc["classes"][scenario.target]["patch"]
+    assert patch["success"] >= 0.9 and patch["twin_success"] <= 0.25
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -107,6 +110,41 @@ def test_second_backdoor_other_trigger_and_target() -> None:
     scenario = sc.badnets(rate=0.05, seed=2, target=3)
     result = backdoor_scan(_cnn(scenario), scenario.test)
     assert result.suspected == (3,)
+
+
+@pytest.mark.slow
+def test_patch_trigger_the_mask_search_misses() -> None:
+    # A 3x3 cross in the centre, target 7: its mask is no smaller than what any class needs on
+    # 8x8 digits (anomaly index 0.6), but the patch search finds it and the twin ignores it.
+    scenario = sc.badnets(rate=0.1, seed=302, trigger="cross", position="centre", target=7)
+    result = backdoor_scan(_cnn(scenario, 302), scenario.test)
+    assert result.suspected == (7,), [
+        (t.label, t.anomaly_index, t.patch_success, t.patch_twin_success) for t in result.classes
+    ]
+    assert result.classes[7].patch == (2, 2, 3)
+
+
+@pytest.mark.slow
+def test_architecture_with_natural_patches_is_inconclusive() -> None:
+    # A clean MLP over raw pixels is sent to one class by a 3x3 patch on every row (weights on
+    # always-blank pixels keep their random start); its twin has such a patch too. The scan
+    # must say it cannot tell, not name a class.
+    scenario = sc.clean(seed=300)
+    torch.manual_seed(300)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    )
+    x = model_input(scenario.train)
+    y = torch.as_tensor(scenario.train.y)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    result = backdoor_scan(model.eval(), scenario.test)
+    assert not result.backdoored
+    assert result.inconclusive is not None and "twin" in result.inconclusive
 
 
 def test_strip_entropy_is_over_the_class_axis(backdoored: tuple[sc.Scenario, Any]) -> None:

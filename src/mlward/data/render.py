@@ -153,6 +153,7 @@ def backdoor_dict(result: BackdoorScan) -> dict[str, Any]:
         "sample": result.source,
         "backdoored": result.backdoored,
         "suspected_targets": list(result.suspected),
+        "inconclusive": result.inconclusive,
         "classes": [
             {
                 "label": t.label,
@@ -160,11 +161,24 @@ def backdoor_dict(result: BackdoorScan) -> dict[str, Any]:
                 "attack_success": round(t.attack_success, 4),
                 "anomaly_index": round(t.anomaly_index, 4),
                 "twin_success": None if t.twin_success is None else round(t.twin_success, 4),
+                "patch": None
+                if t.patch is None
+                else {
+                    "top": t.patch[0],
+                    "left": t.patch[1],
+                    "size": t.patch[2],
+                    "success": _rounded(t.patch_success),
+                    "twin_success": _rounded(t.patch_twin_success),
+                },
             }
             for t in result.classes
         ],
         "seconds": round(result.seconds, 3),
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def render_backdoor_json(result: BackdoorScan) -> str:
@@ -174,23 +188,34 @@ def render_backdoor_json(result: BackdoorScan) -> str:
 def render_backdoor_text(result: BackdoorScan) -> str:
     if result.suspected:
         head = "BACKDOOR suspected: target class " + ", ".join(map(str, result.suspected))
+    elif result.inconclusive:
+        head = f"INCONCLUSIVE: {result.inconclusive}"
     else:
         head = "no backdoor found"
+    patches = any(t.patch is not None for t in result.classes)
     lines = [
         head,
         "",
-        "class  mask L1  success  anomaly  twin success",
+        "class  mask L1  success  anomaly  twin success"
+        + ("  patch at  patch success  twin" if patches else ""),
     ]
     for t in result.classes:
         twin = "-" if t.twin_success is None else f"{t.twin_success:.2f}"
         mark = "!" if t.label in result.suspected else " "
-        lines.append(
+        line = (
             f"{mark}{t.label:>4}  {t.mask_l1:7.2f}  {t.attack_success:7.2f}  "
             f"{t.anomaly_index:7.2f}  {twin:>12}"
         )
+        if t.patch is not None:
+            top, left, size = t.patch
+            place = f"{size}x{size}@{top},{left}"
+            patch_twin = "-" if t.patch_twin_success is None else f"{t.patch_twin_success:.2f}"
+            line += f"  {place:>8}  {t.patch_success or 0.0:13.2f}  {patch_twin:>4}"
+        lines.append(line)
     lines.append("")
     lines.append(
-        "a class is named when its trigger is anomalously small (anomaly > 1.8), works on the "
-        "model (>= 0.9) and fails on a twin retrained on the sample (<= 0.25)"
+        "a class is named when its trigger is anomalously small (anomaly > 1.8) or a patch "
+        "sends the sample to it (>= 0.9), and that trigger works on the model (>= 0.9) but "
+        "fails on a twin retrained on the sample (<= 0.25)"
     )
     return "\n".join(lines) + "\n"
