@@ -3,7 +3,9 @@
 # then mlward vs model_signing (bench/sign_bench.py), then the differential fuzz run if
 # bench/fuzz_differential.py exists, then the transparency log (bench/log_bench.py: appends/s,
 # proof times at 1,000,000 entries, SQLite and PostgreSQL), then the data-poisoning benchmark
-# (mlward vs ART, bench/data_bench.py).
+# (mlward vs ART, bench/data_bench.py: main scenarios, held-out ones, and a sweep of families of
+# variations over seeds nobody tuned on), then the backdoored-model scan over seeds
+# (bench/model_scan_bench.py).
 # Extra arguments go to scan_bench.py, e.g. `bash bench/run.sh --datasets dense.pkl`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +34,10 @@ if [ "$logs" -ne 0 ] && [ "$status" -eq 0 ]; then status=$logs; fi
 "$PY" bench/data_bench.py --held-out
 data=$?
 if [ "$data" -ne 0 ] && [ "$status" -eq 0 ]; then status=$data; fi
+"$PY" bench/data_bench.py --sweep 400 401 402 403 404
+sweep=$?
+if [ "$sweep" -ne 0 ] && [ "$status" -eq 0 ]; then status=$sweep; fi
+"$PY" bench/model_scan_bench.py
+models=$?
+if [ "$models" -ne 0 ] && [ "$status" -eq 0 ]; then status=$models; fi
 exit "$status"
