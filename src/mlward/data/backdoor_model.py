@@ -23,8 +23,9 @@ the model (>= 0.9) and not on the twin (<= 0.25).
 
 Some architectures have natural universal patches: an MLP over raw 8x8 pixels, clean, is sent
 to one class by a 3x3 patch on every row (random weights on always-blank pixels are never
-trained). When the twin itself has such a patch, neither search can tell a backdoor from the
-architecture's weakness, and the scan says so (inconclusive) instead of naming a class.
+trained). When the twin itself has such a patch, or patches send the model to more than one
+class, neither search can tell a backdoor from the architecture's weakness, and the scan says
+so (inconclusive) instead of naming a class.
 """
 
 from __future__ import annotations
@@ -334,7 +335,16 @@ def _patch_evidence(
             with torch.no_grad():
                 twin_success = float((reference(stamped).argmax(dim=1) == label).float().mean())
         found[label] = (success, twin_success, places[where])
-    if reference is None or not any(s >= _PATCH_SUCCESS for s, _, _ in found.values()):
+    working = sorted(c for c, (s, _, _) in found.items() if s >= _PATCH_SUCCESS)
+    if len(working) > 1:
+        # A backdoor has one target (per trigger); patches that send the sample to several
+        # classes are this model's general weakness, and any of them could hide a real one.
+        return found, (
+            f"a {found[working[0]][2][2]}-pixel-wide patch sends the sample to each of classes "
+            f"{', '.join(map(str, working))}: the model has natural universal patches, so a "
+            "patch trigger cannot be told from them"
+        )
+    if reference is None or not working:
         return found, None
     # Only worth knowing when a patch works on the model: is that a weakness of any model
     # built this way? Most likely classes first; the first universal patch settles it.
