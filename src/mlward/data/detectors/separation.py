@@ -10,8 +10,12 @@ test per class, with no guess of how much poison there is:
    values), else the median difference to each row's nearest row of another class (a blend);
 3. stamp that estimate on the rows of the other classes and ask the reference model trained on
    all rows: a real trigger sends most of them to this class, a natural sub-style of the class
-   (a slanted 1) shares nothing that transfers;
-4. removal counts are adaptive: a model trained without the trigger group decides, row by row,
+   (a slanted 1) mostly shares nothing that transfers;
+4. the group must also be foreign: poison is taken from other classes, so a model trained
+   without the group (and without the trigger's own features) places most of it elsewhere.
+   The few sub-styles that do transfer (digits whose strokes push other rows to their class)
+   still read as their class;
+5. removal counts are adaptive: a model trained without the trigger group decides, row by row,
    which rows of the class it cannot place there (p < 0.5), whichever group k-means chose.
 """
 
@@ -57,6 +61,10 @@ _SHARED_GROUPS = 2
 _MIN_FOREIGN = 0.5
 # Share of a group that must hold one exact value for it to count as fixed wherever it lies.
 _EXACT_SHARE = 0.9
+# A row carries a fixed value within this many of the group's (robust) deviations around it;
+# the MAD of a normal is 0.6745 of its standard deviation.
+_CARRIER_DEVIATIONS = 3.0
+_MAD_SCALE = 1.4826
 # A second-pass carrier holds most of the refined pattern in its gap (clean rows of the
 # target class hold up to about half of it where the trigger resembles the class).
 _REFINED_ALIGNMENT = 0.7
@@ -147,7 +155,10 @@ def fixed_trigger(
         (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12))
         & (offset > _FIXED_OFFSET * spread)
     ) | exact
-    tolerance = np.maximum(0.1 * spread, 3.0 * inside.std(axis=0))
+    # The group's spread around the value, measured robustly: k-means groups hold a few clean
+    # rows too, and one of them would widen the tolerance until clean rows carry the trigger.
+    deviation = _MAD_SCALE * np.median(np.abs(inside - value), axis=0)
+    tolerance = np.maximum(0.1 * spread, _CARRIER_DEVIATIONS * deviation)
     return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
 
 
@@ -221,6 +232,9 @@ class ClassTest:
     groups: tuple[int, ...]
     transfer: tuple[tuple[float, float], ...]  # per group: (fixed values, additive pattern)
     poisoned: bool
+    # Per trigger that transferred: the share of its group a model trained without it
+    # places in another class.
+    foreign: tuple[float, ...] = ()
 
 
 class Separation:
@@ -279,16 +293,40 @@ class Separation:
         (benign tumours with concavity 0) still look like their class without it.
         """
         trigger = fixed_trigger(data.features, group, others, rows)
-        columns = ~trigger.fixed
+        return Separation._foreign_share(data, group, ~trigger.fixed) >= _MIN_FOREIGN
+
+    @staticmethod
+    def _foreign_share(
+        data: AuditInput, group: NDArray[np.intp], columns: NDArray[np.bool_]
+    ) -> float:
+        """The share of the group a model trained without it, on ``columns`` only, places in
+        another class (the trigger's own features are left out: a value beyond the data's range
+        would otherwise pull the rows to whichever class lies that way)."""
         if not columns.any():
-            return False
+            return 0.0
         keep = np.ones(len(data.y), dtype=bool)
         keep[group] = False
         model: Any = classifier(data.seed, data.model)
         model.fit(data.features[keep][:, columns], data.y[keep])
-        label = data.y[group[0]]
         placed = model.predict(data.features[group][:, columns])
-        return bool(np.mean(placed != label) >= _MIN_FOREIGN)
+        return float(np.mean(placed != data.y[group[0]]))
+
+    @staticmethod
+    def _without(
+        data: AuditInput, group: NDArray[np.intp], rows: NDArray[np.intp]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """For each of ``rows``: the probability of its label, and the label predicted, by a
+        model trained without ``group``."""
+        keep = np.ones(len(data.y), dtype=bool)
+        keep[group] = False
+        model: Any = classifier(data.seed, data.model)
+        model.fit(data.features[keep], data.y[keep])
+        proba = model.predict_proba(data.features[rows])
+        own = proba[:, list(model.classes_).index(data.y[rows[0]])]
+        return (
+            np.asarray(own, dtype=np.float64),
+            np.asarray(model.classes_[proba.argmax(axis=1)], dtype=np.int64),
+        )
 
     def run(self, data: AuditInput) -> list[SampleFlag]:
         space = whiten(data.features, data.y, data.seed)
@@ -306,6 +344,7 @@ class Separation:
                 continue
             found: tuple[int, int] | None = None
             groups: list[NDArray[np.intp]] = []
+            foreign: list[float] = []
             for groups in self._candidates(space, data, rows, others):
                 triggers = [
                     (
@@ -326,7 +365,15 @@ class Separation:
                 for kind in (0, 1):  # fixed values first: they also say which rows carry them
                     best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
                     high, low = transfer[best][kind], transfer[1 - best][kind]
-                    if high >= _MIN_TRANSFER and high - low >= _MIN_TRANSFER_MARGIN:
+                    if high < _MIN_TRANSFER or high - low < _MIN_TRANSFER_MARGIN:
+                        continue
+                    # Poison is taken from other classes: a model that never saw the group
+                    # places most of it there. A natural sub-style of the class (a pattern
+                    # that happens to push other rows here too) still looks like the class.
+                    # The share is measured without the trigger's fixed features.
+                    columns = ~triggers[best][kind].fixed
+                    foreign.append(self._foreign_share(data, groups[best], columns))
+                    if foreign[-1] >= _MIN_FOREIGN:
                         found = (best, kind)
                         break
                 if found is not None:
@@ -339,44 +386,49 @@ class Separation:
                     (len(groups[0]), len(groups[1])),
                     (transfer[0], transfer[1]),  # type: ignore[arg-type]
                     found is not None,
+                    tuple(foreign),
                 )
             )
             if found is None:
                 continue
             candidate = groups[found[0]]
             trigger = triggers[found[0]][found[1]]
-            keep = np.ones(len(data.y), dtype=bool)
-            keep[candidate] = False
-            model: Any = classifier(data.seed, data.model)
-            model.fit(data.features[keep], data.y[keep])
-            proba = model.predict_proba(data.features[rows])
-            own = proba[:, list(model.classes_).index(label)]
-            predicted = model.classes_[proba.argmax(axis=1)]
+            own, predicted = self._without(data, candidate, rows)
+            how = np.full(len(rows), "", dtype=object)
             if trigger.shift is None:
                 carrying = trigger.carried_by(data.features[rows], spread)
+                how[carrying] = "holds the fixed values"
             else:
                 # A blend is also carried by rows the model still places here: a row carries it
                 # when its gap to the nearest row of another class runs along the pattern.
-                carrying = (own < 0.5) | (
-                    trigger.alignment(data.features[rows], data.features[others]) >= 0.5
-                )
+                aligned = trigger.alignment(data.features[rows], data.features[others]) >= 0.5
+                carrying = (own < 0.5) | aligned
+                how[aligned] = "its gap to the nearest other-class row runs along the pattern"
+                how[own < 0.5] = "placed elsewhere without the group"
             if additive and carrying.sum() >= _MIN_GROUP_ROWS:
                 # Second pass: the pattern the rows flagged so far add to their nearest rows of
                 # other classes. It also catches carriers a fixed value misses (a blend over a
                 # pixel that is not blank), and it is estimated from the flagged rows, not the
                 # k-means group, which holds clean rows too; a few poisoned rows left behind
-                # keep a backdoor alive.
+                # keep a backdoor alive. Such a row must also look foreign: clean rows of a
+                # class whose own shape runs along the pattern hold it too.
                 refined = additive_trigger(data.features, rows[carrying], others)
-                carrying = carrying | (
-                    refined.alignment(data.features[rows], data.features[others])
-                    >= _REFINED_ALIGNMENT
+                second = (
+                    (
+                        refined.alignment(data.features[rows], data.features[others])
+                        >= _REFINED_ALIGNMENT
+                    )
+                    & (own < 0.5)
+                    & ~carrying
                 )
+                how[second] = "its gap holds the refined pattern"
+                carrying = carrying | second
             header = (
                 f"class {label} holds a group of {len(candidate)} rows sharing "
                 f"{trigger.describe()}; stamped on the other classes it moves "
                 f"{transfer[found[0]][found[1]]:.0%} of their rows to {label} (a trigger)"
             )
-            for row, p, other, hit in zip(rows, own, predicted, carrying, strict=True):
+            for row, p, other, hit, via in zip(rows, own, predicted, carrying, how, strict=True):
                 if hit:
                     flags.append(
                         SampleFlag(
@@ -384,8 +436,8 @@ class Separation:
                             int(label),
                             self.name,
                             round(float(max(1.0 - p, 0.5)), 4),
-                            f"{header}; this row carries it, and a model trained without the "
-                            f"group gives its label p={p:.2f} (it says {other})",
+                            f"{header}; this row carries it ({via}), and a model trained "
+                            f"without the group gives its label p={p:.2f} (it says {other})",
                             suggested=int(other),
                         )
                     )

@@ -1,0 +1,75 @@
+"""The separation detector: a trigger group must be foreign to its class, and only rows that
+carry the trigger (held tightly, or foreign and along the pattern) are flagged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlward.data import scenarios as sc
+from mlward.data.detectors.base import AuditInput, choose_model
+from mlward.data.detectors.separation import Separation, fixed_trigger
+from mlward.data.features import standardise
+
+
+def _input(scenario: sc.Scenario) -> AuditInput:
+    space = standardise(scenario.train.x)
+    return AuditInput(
+        scenario.train.x,
+        scenario.train.y,
+        space,
+        model=choose_model(space, scenario.train.y, 0),
+    )
+
+
+def test_one_stray_row_does_not_widen_the_carrier_tolerance() -> None:
+    # Nineteen rows hold the trigger value exactly; one clean row that k-means put with them
+    # lies far off. Rows a little off the value must not carry it.
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, 4))
+    group = np.arange(20, dtype=np.intp)
+    features[group[:-1], 0] = 3.0
+    features[group[-1], 0] = -1.5
+    rows = np.arange(100, dtype=np.intp)
+    others = np.arange(100, 200, dtype=np.intp)
+    trigger = fixed_trigger(features, group, others, rows)
+    assert trigger.fixed[0]
+    near = features[:3].copy()
+    near[:, 0] = 2.0
+    spread = features.std(axis=0)
+    assert not trigger.carried_by(near, spread).any()
+    assert trigger.carried_by(features[group[:-1]], spread).all()
+
+
+def test_a_natural_sub_style_is_not_a_trigger() -> None:
+    # No backdoor: a few rows of one digit class share a pattern that, stamped on other
+    # classes, moves most of them there, but a model trained without those rows still reads
+    # them as that digit. They are the class's own rows, not foreign rows carrying a trigger.
+    scenario = sc.targeted_flips(seed=100, source=0, target=3)
+    detector = Separation()
+    assert detector.run(_input(scenario)) == []
+    assert not any(test.poisoned for test in detector.tests)
+
+
+def test_clean_digits_hold_no_trigger() -> None:
+    assert Separation().run(_input(sc.clean("digits", seed=200))) == []
+
+
+def test_group_is_foreign_without_its_trigger_features() -> None:
+    # Trigger values at the top of breast-cancer features pull any row towards malignant, so
+    # the trigger group is judged foreign with those features left out; only it is flagged.
+    for seed in (201, 202):
+        scenario = sc.tabular_backdoor("breast_cancer", rate=0.05, seed=seed)
+        flags = Separation().run(_input(scenario))
+        assert {f.row for f in flags} == set(np.flatnonzero(scenario.poisoned)), seed
+        assert all("carries it (holds the fixed values)" in f.reason for f in flags)
+
+
+def test_second_pass_leaves_clean_rows_of_the_class_alone() -> None:
+    # A fixed-value trigger inside the data's range: clean rows of the target class whose
+    # shape runs along the refined pattern are not carriers; the model places them there.
+    scenario = sc.tabular_backdoor("digits_tabular", seed=200, quantile=0.95, target=0)
+    flags = Separation().run(_input(scenario))
+    rows = {f.row for f in flags}
+    poisoned = set(np.flatnonzero(scenario.poisoned))
+    assert poisoned <= rows
+    assert len(rows - poisoned) <= 0.01 * len(scenario.train)
