@@ -22,7 +22,8 @@ and, after removing the flagged rows and retraining the victim model (an MLP; th
 initialisations, averaged), the attack
 success rate on triggered test rows and the clean test accuracy, next to a victim trained on
 the unpoisoned training set ("ASR clean": how often the trigger alone, with no backdoor, sends
-rows to the target; "acc base": that victim's clean accuracy). Results go to
+rows to the target; "ASR ideal": victims trained without exactly the poisoned rows, what a
+perfect filter would leave; "acc base": the unpoisoned victim's clean accuracy). Results go to
 ``bench/results/data-<timestamp>.json``.
 
 Exit code: 0 when mlward meets every acceptance target on the main scenarios, 1 when it misses
@@ -236,7 +237,8 @@ def _fmt(value: float | None) -> str:
 def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'scenario':38} {'tool':8} {'flagged':>7} {'prec':>6} {'recall':>6} {'F1':>6} "
-        f"{'FPR':>6} {'ASR before':>10} {'ASR after':>9} {'ASR clean':>9} {'acc base':>8} "
+        f"{'FPR':>6} {'ASR before':>10} {'ASR after':>9} {'ASR ideal':>9} {'ASR clean':>9} "
+        f"{'acc base':>8} "
         f"{'acc after':>9} "
         f"{'time s':>7}"
     )
@@ -251,6 +253,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{'-' if clean else _fmt(r['f1']):>6} "  # type: ignore[arg-type]
             f"{_fmt(r['false_positive_rate']):>6} "  # type: ignore[arg-type]
             f"{_fmt(r['attack_success_before']):>10} {_fmt(r['attack_success_after']):>9} "
+            f"{_fmt(r['attack_success_ideal']):>9} "  # type: ignore[arg-type]
             f"{_fmt(r['attack_success_clean']):>9} "  # type: ignore[arg-type]
             f"{_fmt(r['clean_accuracy_baseline']):>8} {_fmt(r['clean_accuracy_after']):>9} "  # type: ignore[arg-type]
             f"{r['seconds']!s:>7}"
@@ -269,9 +272,13 @@ def misses(r: dict[str, object]) -> list[str]:
         out.append("FPR > 2%")
     after = r["attack_success_after"]
     natural = r["attack_success_clean"]
+    ideal = r["attack_success_ideal"]
     if after is not None and float(after) > 0.05:  # type: ignore[arg-type]
-        # Reported either way; marked when the trigger also fools a model that never saw poison.
+        # Reported either way; marked when the trigger also fools a model that never saw poison,
+        # or one trained without exactly the poisoned rows (no filter can do better).
         why = "ASR after > 0.05"
+        if ideal is not None and float(ideal) >= float(after) - 0.02:  # type: ignore[arg-type]
+            why += f" (without exactly the poisoned rows: {float(ideal):.2f})"  # type: ignore[arg-type]
         if natural is not None and float(natural) >= float(after) - 0.02:  # type: ignore[arg-type]
             why += f" (a victim trained on unpoisoned data: {float(natural):.2f})"  # type: ignore[arg-type]
         out.append(why)

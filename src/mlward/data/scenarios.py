@@ -325,6 +325,9 @@ class Measurement:
     attack_success_clean: float | None
     clean_accuracy_baseline: float  # victim trained on the unpoisoned training set
     clean_accuracy_after: float  # victim trained on the filtered training set
+    # What a perfect filter leaves: victims trained without exactly the poisoned rows. Where a
+    # trigger sits at the data's extremes, some victims extrapolate it to the target anyway.
+    attack_success_ideal: float | None = None
 
 
 def victim_accuracy(
@@ -387,6 +390,20 @@ def measure(
     _, before = _victims(scenario, scenario.train, seeds)
     kept = scenario.train.subset(np.flatnonzero(~flagged).astype(np.intp))
     after_accuracy, after = _victims(scenario, kept, seeds)
+    ideal = None
+    if scenario.target is not None:
+        perfect = scenario.train.subset(np.flatnonzero(~truth).astype(np.intp))
+        ideal = _victims(scenario, perfect, seeds)[1]
     return Measurement(
-        int(flagged.sum()), precision, recall, f1, fpr, before, after, natural, base, after_accuracy
+        int(flagged.sum()),
+        precision,
+        recall,
+        f1,
+        fpr,
+        before,
+        after,
+        natural,
+        base,
+        after_accuracy,
+        ideal,
     )
