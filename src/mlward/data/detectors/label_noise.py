@@ -12,6 +12,7 @@ decides which rows of B it places in A.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -29,17 +30,34 @@ _CHANCE_SHARE = 0.5
 _NEIGHBOURS = 10
 # Share of neighbours with the row's own label, at most.
 _MAX_NEIGHBOUR_AGREEMENT = 0.2
+# ...and, unless none agrees, the share that must carry one other label: where three classes
+# overlap, a row whose neighbours are split between other labels sits in a mixed region, not
+# in the wrong class (clean make_classification data: half of the rows flagged otherwise).
+_CLEAR_MAJORITY = 0.7
 _SECOND_PASS_AGREEMENT = 0.1
 _SECOND_PASS_LOOSE = 0.3
 # Looser bounds for rows that merely lean towards another class.
 _LEAN = 0.5
-# A pair (labelled B, leaning to A) is anomalous with at least this many leaning rows and this
-# many times the average count of the other pairs.
+# A pair (labelled B, leaning to A) is anomalous with at least this many leaning rows, and a
+# count that a Poisson draw around the other pairs' average reaches less often than this, over
+# all pairs (Bonferroni). The average leaves out the reverse pair: flips from A to B make real
+# A's lean to B too, and with three classes that pair alone would hide the flip.
 _MIN_PAIR_ROWS = 5
 _MIN_PAIR_SHARE = 0.05
-_PAIR_RATIO = 4.0
+_PAIR_ALPHA = 0.05
+# Floor of that average: with no other leaning pair, a handful of rows is not yet a pattern.
+_MIN_PAIR_MEAN = 0.5
 # Share of a row's neighbours (leaning rows left out) in the source class that marks a flip.
 _NEAR_SOURCE = 0.6
+# Targeted flips are real rows of the source class, so the typical leaning row of the pair sits
+# inside it (about nine neighbours in ten there); a natural confusion (a few 8s written like 1s)
+# sits on the boundary between the two (about half). The median leaning row needs this share.
+_PAIR_INSIDE_SOURCE = 0.75
+# A pair also counts from this share when it is this many times the usual pair: when 40% of a
+# class is flipped, the flips that did not lean stay among the flipped ones and pull the share
+# down, while such a count is no natural confusion.
+_PAIR_INSIDE_CROWDED = 0.65
+_PAIR_RATIO = 4.0
 
 
 def cross_validated_proba(
@@ -70,8 +88,9 @@ def cross_validated_proba(
 
 def neighbour_agreement(
     features: NDArray[np.float64], y: NDArray[np.int64], neighbours: int = _NEIGHBOURS
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Share of each row's nearest neighbours (itself excluded) with its label, and their vote."""
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    """Share of each row's nearest neighbours (itself excluded) with its label, their vote, and
+    the share that cast it."""
     from sklearn.neighbors import NearestNeighbors
 
     count = min(neighbours, len(y) - 1)
@@ -79,8 +98,10 @@ def neighbour_agreement(
     _, found = index.kneighbors(features)
     others = found[:, 1:]
     agreement = (y[others] == y[:, None]).mean(axis=1)
-    votes = np.array([np.bincount(y[row]).argmax() for row in others], dtype=np.int64)
-    return np.asarray(agreement, dtype=np.float64), votes
+    tally = [np.bincount(y[row]) for row in others]
+    votes = np.array([t.argmax() for t in tally], dtype=np.int64)
+    majority = np.array([t.max() / count for t in tally], dtype=np.float64)
+    return np.asarray(agreement, dtype=np.float64), votes, majority
 
 
 def _neighbour_share(
@@ -105,6 +126,15 @@ def _neighbour_share(
     return share
 
 
+def _poisson_tail(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean)."""
+    term, below = math.exp(-mean), 0.0
+    for i in range(count):
+        below += term
+        term *= mean / (i + 1)
+    return max(0.0, 1.0 - below)
+
+
 class LabelNoise:
     name = "label-noise"
 
@@ -120,18 +150,20 @@ class LabelNoise:
         return [replace(f, row=int(kept[f.row])) for f in self._run(inner)]
 
     def _run(self, data: AuditInput) -> list[SampleFlag]:
-        agreement, votes = neighbour_agreement(data.features, data.y)
+        agreement, votes, majority = neighbour_agreement(data.features, data.y)
         bound = max(_MAX_OWN_PROBABILITY, _CHANCE_SHARE / len(data.labels))
         rows = np.arange(len(data.y))
         proba = cross_validated_proba(data.features, data.y, data.seed, kind=data.model)
         own = proba[rows, data.y]
-        wrong = (own <= bound) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT)
+        pointed = (agreement == 0.0) | (majority >= _CLEAR_MAJORITY)
+        wrong = (own <= bound) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT) & pointed
         if len(data.labels) == 2:
             # Two classes: again with the flips found left out of the training folds. Every
             # flip drags the one boundary towards itself, so the first model still gives many
             # flipped rows p~0.3; without them most fall under the bound. With more classes
             # the first model already gives flips little probability, and measured on digits
             # a second pass adds clean rows as often as flipped ones.
+            first = wrong.copy()
             again = cross_validated_proba(
                 data.features, data.y, data.seed, kind=data.model, exclude=wrong
             )
@@ -141,6 +173,8 @@ class LabelNoise:
             own_again = again[rows, data.y]
             wrong |= (own_again <= bound) & (agreement <= _SECOND_PASS_AGREEMENT)
             wrong |= (own_again <= _MAX_OWN_PROBABILITY) & (agreement <= _SECOND_PASS_LOOSE)
+            # The reason quotes the probability that found the row.
+            own = np.where(first, own, own_again)
         # The targeted-flip test below keeps the first pass's probabilities.
         predicted = proba.argmax(axis=1)
         flags = []
@@ -154,7 +188,7 @@ class LabelNoise:
                     f"labelled {data.y[row]}, but a held-out model gives that label "
                     f"p={own[row]:.2f} (it says {predicted[row]}) and "
                     f"{agreement[row]:.0%} of its {_NEIGHBOURS} nearest neighbours agree "
-                    f"(most say {votes[row]})",
+                    f"({majority[row]:.0%} say {votes[row]})",
                     suggested=int(predicted[row]),
                 )
             )
@@ -181,15 +215,30 @@ class LabelNoise:
         off_diagonal = pairs[~np.eye(classes, dtype=bool)]
         for label, source in zip(*np.nonzero(pairs), strict=True):
             count = int(pairs[label, source])
-            others = (off_diagonal.sum() - count) / max(len(off_diagonal) - 1, 1)
+            reverse = int(pairs[source, label])
+            others = max(
+                (off_diagonal.sum() - count - reverse) / max(len(off_diagonal) - 2, 1),
+                _MIN_PAIR_MEAN,
+            )
+            chance = len(off_diagonal) * _poisson_tail(count, others)
             if (
                 count < max(_MIN_PAIR_ROWS, _MIN_PAIR_SHARE * sizes[label])
-                or count < _PAIR_RATIO * (others + 1.0)
+                or chance > _PAIR_ALPHA
                 # Flips from A to B also make real A's lean to B; the flipped side leans more.
-                or pairs[source, label] > count
+                or reverse > count
             ):
                 continue
             suspects = leaning & (data.y == label) & (predicted == source)
+            inside = float(
+                np.median(
+                    _neighbour_share(
+                        data.features, data.y, ~suspects, np.flatnonzero(suspects), int(source)
+                    )
+                )
+            )
+            crowded = count >= _PAIR_RATIO * (others + 1.0)
+            if inside < (_PAIR_INSIDE_CROWDED if crowded else _PAIR_INSIDE_SOURCE):
+                continue
             rows = np.flatnonzero(data.y == label)
             # Twice: the first model still learns from flips that did not lean far enough.
             for _ in range(2):
@@ -211,9 +260,11 @@ class LabelNoise:
                             int(label),
                             self.name,
                             round(float(q), 4),
-                            f"{count} rows labelled {label} lean towards {source}, "
-                            f"{count / (others + 1):.0f}x the usual for a pair of classes "
-                            "(targeted flips); a model trained without them gives this row "
+                            f"{count} rows labelled {label} lean towards {source}, against "
+                            f"{others:.1f} for the usual pair of classes (chance {chance:.0e}) "
+                            f"and the typical one sits among rows of {source} "
+                            f"({inside:.0%} of its neighbours; targeted flips); "
+                            "a model trained without them gives this row "
                             f"{source} p={q:.2f} over {label} p={p:.2f}",
                             suggested=int(source),
                         )
