@@ -39,10 +39,15 @@ def _cnn(scenario: sc.Scenario, seed: int = 0) -> Any:
         torch.nn.Flatten(),
         torch.nn.Linear(16 * 16, 10),
     )
+    return _fit(model, scenario, 200)
+
+
+def _fit(model: Any, scenario: sc.Scenario, epochs: int) -> Any:
+    """Full-batch Adam on the scenario's training rows, in the shape the model takes."""
     x = model_input(scenario.train)
     y = torch.as_tensor(scenario.train.y)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(200):
+    for _ in range(epochs):
         loss = torch.nn.functional.cross_entropy(model(x), y)
         optimiser.zero_grad()
         loss.backward()
@@ -134,15 +139,7 @@ def test_architecture_with_natural_patches_is_inconclusive() -> None:
     model = torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
     )
-    x = model_input(scenario.train)
-    y = torch.as_tensor(scenario.train.y)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(200):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    result = backdoor_scan(model.eval(), scenario.test)
+    result = backdoor_scan(_fit(model, scenario, 200), scenario.test)
     assert not result.backdoored
     assert result.inconclusive is not None and "twin" in result.inconclusive
 
@@ -175,15 +172,7 @@ def _mlp(scenario: sc.Scenario) -> Any:
         torch.nn.ReLU(),
         torch.nn.Linear(64, classes),
     )
-    x = torch.as_tensor(scenario.train.x, dtype=torch.float32)
-    y = torch.as_tensor(scenario.train.y)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(300):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return model.eval()
+    return _fit(model, scenario, 300)
 
 
 @pytest.mark.slow
