@@ -36,8 +36,10 @@ from mlward.data.results import SampleFlag
 _MIN_GROUP_SHARE = 0.02
 _MIN_GROUP_ROWS = 4
 _SPLIT_TRIES = 3
-# Share of other-class rows the estimated trigger must send to the class...
-_MIN_TRANSFER = 0.6
+# Share of other-class rows the estimated trigger must send to the class (half: a trigger
+# inside the data's range moves only 51-57% under the reference model; false groups that
+# transfer as well are stopped by the foreign test)...
+_MIN_TRANSFER = 0.5
 # ...and by how much more than the other group's estimate does.
 _MIN_TRANSFER_MARGIN = 0.3
 # A feature is part of a patch when the group's spread in it is this small a share of the
