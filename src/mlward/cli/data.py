@@ -7,10 +7,10 @@ Exit codes follow the scan command: 0 nothing suspicious, 1 poisoned or suspicio
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
+from mlward.cli.main import add_log_append_flags
 from mlward.errors import InputError
 
 
@@ -74,16 +74,7 @@ def _add_data(commands: Any) -> None:
     snap.add_argument(
         "--store", metavar="FILE", help="snapshot store (default .mlward/snapshots.jsonl)"
     )
-    snap.add_argument(
-        "--log",
-        metavar="LOG",
-        default=os.environ.get("MLWARD_LOG"),
-        help="also append the snapshot to this evidence log (a SQLite file or a postgresql:// "
-        "URL; default: $MLWARD_LOG), where lineage finds it",
-    )
-    snap.add_argument(
-        "--log-key", metavar="FILE", help="the log's signer key: sign a checkpoint (advised)"
-    )
+    add_log_append_flags(snap, "snapshot")
     snap.add_argument("--format", choices=("text", "json"), default="text")
     diff = sub.add_parser(
         "diff",

@@ -43,6 +43,20 @@ _COMMAND_MODULES = {
 _COMMANDS = frozenset({"scan", "convert", *_COMMAND_MODULES})
 
 
+def add_log_append_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--log``/``--log-key`` for commands that also append ``what`` to the evidence log."""
+    parser.add_argument(
+        "--log",
+        metavar="LOG",
+        default=os.environ.get("MLWARD_LOG"),
+        help=f"also append the {what} to this evidence log (a SQLite file or a postgresql:// "
+        "URL; default: $MLWARD_LOG), where lineage finds it",
+    )
+    parser.add_argument(
+        "--log-key", metavar="FILE", help="the log's signer key: sign a checkpoint (advised)"
+    )
+
+
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line; with ``only``, just that command's parser (each run needs one, and
     building them all, with their modules, adds to the start-up time of every scan)."""

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from mlward.cli.main import ExitCode
+from mlward.cli.main import ExitCode, add_log_append_flags
 from mlward.errors import InputError, OptionsError
 
 _DEFAULT_PROVENANCE = "provenance.json"  # mlward.provenance.lineage.DEFAULT_PROVENANCE
@@ -85,10 +85,7 @@ def _record_flags(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="record every installed Python distribution as name==version (default: on)",
     )
-    parser.add_argument("--log", metavar="LOG", help=_LOG_HELP)
-    parser.add_argument(
-        "--log-key", metavar="FILE", help="the log's signer key: sign a checkpoint (advised)"
-    )
+    add_log_append_flags(parser, "statement")
 
 
 def _verify_flags(parser: argparse.ArgumentParser) -> None:

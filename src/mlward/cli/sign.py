@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from mlward.cli.main import add_log_append_flags
 from mlward.provenance.hashing import DEFAULT_SHARD_SIZE, HashingOptions
 from mlward.provenance.oms import DEFAULT_SIGNATURE
 
@@ -56,16 +57,7 @@ def _common(parser: argparse.ArgumentParser, *, signing: bool) -> None:
         help="leave the model root's .git, .github, .gitattributes, .gitignore out (default: on)",
     )
     if signing:
-        parser.add_argument(
-            "--log",
-            metavar="LOG",
-            default=os.environ.get("MLWARD_LOG"),
-            help="also append the signature to this evidence log (a SQLite file or a "
-            "postgresql:// URL; default: $MLWARD_LOG)",
-        )
-        parser.add_argument(
-            "--log-key", metavar="FILE", help="the log's signer key: sign a checkpoint (advised)"
-        )
+        add_log_append_flags(parser, "signature")
     _flag(
         parser,
         "allow-symlinks",
