@@ -150,13 +150,12 @@ def _windows(height: int, width: int) -> tuple[Any, list[tuple[int, int, int]]]:
 
 
 def patch_search(
-    model: Any, inputs: Any, label: int, low: Any, high: Any
+    model: Any, inputs: Any, label: int, low: Any, high: Any, masks: Any
 ) -> tuple[float, int, Any]:
-    """The k x k patch (over every position at once) sending most ``inputs`` to ``label``:
-    its success, its window index, and the stamped inputs."""
+    """The patch (one of ``masks``, all positions at once) sending most ``inputs`` to
+    ``label``: its success, its window index, and the stamped inputs."""
     torch = _torch()
     rows, channels, height, width = inputs.shape
-    masks, _ = _windows(height, width)
     positions = masks.shape[0]
     raw = torch.full((positions, channels, height, width), _PATCH_START, requires_grad=True)
     optimiser = torch.optim.Adam([raw], lr=_PATCH_LEARNING_RATE)
@@ -326,10 +325,10 @@ def _patch_evidence(
     prove nothing when the twin (clean by construction) has a universal patch of its own."""
     torch = _torch()
     rows = inputs[:_PATCH_ROWS]
-    _, places = _windows(int(inputs.shape[2]), int(inputs.shape[3]))
+    masks, places = _windows(int(inputs.shape[2]), int(inputs.shape[3]))
     found: dict[int, tuple[float, float | None, tuple[int, int, int]]] = {}
     for label in range(classes):
-        success, where, stamped = patch_search(model, rows, label, low, high)
+        success, where, stamped = patch_search(model, rows, label, low, high, masks)
         twin_success = None
         if reference is not None:
             with torch.no_grad():
@@ -349,7 +348,7 @@ def _patch_evidence(
     # Only worth knowing when a patch works on the model: is that a weakness of any model
     # built this way? Most likely classes first; the first universal patch settles it.
     for label in sorted(found, key=lambda c: -found[c][0]):
-        success = patch_search(reference, rows, label, low, high)[0]
+        success = patch_search(reference, rows, label, low, high, masks)[0]
         if success >= _PATCH_SUCCESS:
             size = found[label][2][2]
             return found, (
