@@ -7,6 +7,7 @@ filtered data can be measured for clean accuracy and attack success rate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,6 +366,22 @@ def _victims(
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _references(
+    scenario: Scenario, seeds: tuple[int, ...]
+) -> tuple[float, float | None, float | None, float | None]:
+    """What does not depend on the flagged rows, trained once per scenario however many tools
+    are measured on it: the unpoisoned victims' accuracy and ASR, the poisoned victims' ASR,
+    and the ASR left by removing exactly the poisoned rows."""
+    base, natural = _victims(scenario, scenario.clean_train, seeds)
+    before = _victims(scenario, scenario.train, seeds)[1]
+    ideal = None
+    if scenario.target is not None:
+        perfect = scenario.train.subset(np.flatnonzero(~scenario.poisoned).astype(np.intp))
+        ideal = _victims(scenario, perfect, seeds)[1]
+    return base, natural, before, ideal
+
+
 def measure(
     scenario: Scenario,
     flagged_rows: NDArray[np.intp] | list[int],
@@ -386,14 +403,9 @@ def measure(
         return Measurement(
             int(flagged.sum()), precision, recall, f1, fpr, None, None, None, 0.0, 0.0
         )
-    base, natural = _victims(scenario, scenario.clean_train, seeds)
-    _, before = _victims(scenario, scenario.train, seeds)
+    base, natural, before, ideal = _references(scenario, seeds)
     kept = scenario.train.subset(np.flatnonzero(~flagged).astype(np.intp))
     after_accuracy, after = _victims(scenario, kept, seeds)
-    ideal = None
-    if scenario.target is not None:
-        perfect = scenario.train.subset(np.flatnonzero(~truth).astype(np.intp))
-        ideal = _victims(scenario, perfect, seeds)[1]
     return Measurement(
         int(flagged.sum()),
         precision,
