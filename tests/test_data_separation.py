@@ -82,3 +82,20 @@ def test_in_range_trigger_that_transfers_to_half() -> None:
     scenario = sc.tabular_backdoor("digits_tabular", seed=100, quantile=0.95, target=4)
     m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
     assert m.recall >= 0.95 and m.f1 >= 0.9, m
+
+
+def test_trigger_whose_clean_neighbours_share_part_of_it() -> None:
+    # A cross in the centre of 9s: clean 9s share its blank corners and the poisoned rows'
+    # blank borders, so that conjunction outweighs the trigger's; growing groups by evidence
+    # splits the 50 carriers off (F1 0.0 when groups grew only while most rows kept up).
+    scenario = sc.badnets(rate=0.04, seed=402, trigger="cross", position="centre", target=9)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall >= 0.95 and m.f1 >= 0.9, m
+
+
+def test_trigger_held_exactly_by_most_of_its_group() -> None:
+    # Seed 302: the best group holds 9 clean 9s beside the 50 carriers (85%); with a 90% bar
+    # for exact values only four of the cross's nine pixels counted and the stamp moved 38%.
+    scenario = sc.badnets(rate=0.04, seed=302, trigger="cross", position="centre", target=9)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall >= 0.95 and m.f1 >= 0.9, m

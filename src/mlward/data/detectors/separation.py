@@ -48,21 +48,24 @@ _FIXED_SPREAD = 0.25
 _FIXED_OFFSET = 0.5
 _MIN_CLASSES_FOR_ADDITIVE = 4
 # Shared exact values: a value counts when this many times more common in the class than in
-# the others, a feature joins the group while this share of the group holds it too, and a
-# group needs this many such features (one shared value is a category, not a trigger).
+# the others, and a group needs this many such features (one shared value is a category,
+# not a trigger).
 _SHARED_LIFT = 1.3
 # ...and the conjunction of them this many times (values inside the data's range are common
 # one by one; only together are they specific).
 _SHARED_JOINT_LIFT = 5.0
-_SHARED_KEEP = 0.8
 _SHARED_MIN_FEATURES = 2
-# Starting values tried, and groups tested, per class.
-_SHARED_STARTS = 32
-_SHARED_GROUPS = 2
+# A value joins a group, under the first growth rule, while this share of the group holds it.
+_SHARED_KEEP = 0.8
+# Starting values tried per growth rule (the first rule walks every candidate per start), and
+# groups tested per rule and class.
+_SHARED_STARTS_KEPT = 32
+_SHARED_STARTS = 128
+_SHARED_GROUPS = 3
 # ...and most of its rows must look like another class once those features are left out.
 _MIN_FOREIGN = 0.5
 # Share of a group that must hold one exact value for it to count as fixed wherever it lies.
-_EXACT_SHARE = 0.9
+_EXACT_SHARE = 0.8
 # A row carries a fixed value within this many of the group's (robust) deviations around it;
 # the MAD of a normal is 0.6745 of its standard deviation.
 _CARRIER_DEVIATIONS = 3.0
@@ -181,12 +184,19 @@ def shared_values(
     features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
 ) -> list[NDArray[np.intp]]:
     """Groups of a class's rows that share one exact value in several features at once, each
-    value far more common in this class than in the others; at most ``_SHARED_GROUPS``, the
-    strongest evidence (rows times the log of the conjunction's lift over the others) first.
+    value far more common in this class than in the others, the strongest evidence (rows times
+    the log of the conjunction's lift over the others) first.
 
-    A group grows greedily from each starting value, most class-specific first, while most of
-    it holds the next value too: a fixed-value trigger is a conjunction, natural values are
-    not. Every value of a feature is a candidate, not only its mode (a trigger at the 95th
+    Groups grow greedily from a starting value, most class-specific first, by two rules, and
+    the best ``_SHARED_GROUPS`` of each are kept:
+
+    - while most of the group keeps up: a trigger whose values only its carriers hold in the
+      class (fixed values at the data's extremes) is found whole;
+    - by whichever value most raises the evidence: a trigger splits off from clean rows that
+      share part of it (a cross in the centre of a 9, whose clean rows are blank at its
+      corners too), where the first rule stops at the clean rows' shared blanks.
+
+    Every value of a feature is a candidate, not only its mode (a trigger at the 95th
     percentile is rarely the class's most common value).
     """
     smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
@@ -201,31 +211,94 @@ def shared_values(
             if lift >= _SHARED_LIFT:
                 candidates.append((lift, column, float(value)))
     candidates.sort(reverse=True)
-    found: dict[bytes, tuple[float, NDArray[np.intp]]] = {}
-    for first in candidates[:_SHARED_STARTS]:
-        holding = features[rows, first[1]] == first[2]
-        used = {first[1]: first[2]}
-        for _, column, value in candidates:
-            if column in used:
+    columns = np.array([c for _, c, _ in candidates], dtype=np.intp)
+    values = np.array([v for _, _, v in candidates])
+    table = _SharedTable(
+        features[np.ix_(rows, columns)] == values,
+        features[np.ix_(others, columns)] == values,
+        columns,
+        smallest,
+    )
+    groups: list[NDArray[np.intp]] = []
+    for grow, starts in (
+        (table.grow_while_kept, _SHARED_STARTS_KEPT),
+        (table.grow, _SHARED_STARTS),
+    ):
+        found: dict[bytes, tuple[float, NDArray[np.intp]]] = {}
+        for first in range(min(starts, len(candidates))):
+            holding, used = grow(first)
+            if len(used) < _SHARED_MIN_FEATURES or holding.sum() < smallest:
                 continue
-            both = holding & (features[rows, column] == value)
+            held_in, held_out = table.counts(holding, used)
+            if table.lift(held_in, held_out) < _SHARED_JOINT_LIFT:
+                continue
+            group = np.asarray(rows[holding], dtype=np.intp)
+            # Evidence, not lift alone: many rows sharing a conjunction rare elsewhere beat a
+            # handful sharing a very rare one.
+            found[group.tobytes()] = (float(table.evidence(held_in, held_out)), group)
+        ranked = sorted(found.values(), key=lambda item: -item[0])
+        known = {g.tobytes() for g in groups}
+        groups += [g for _, g in ranked[:_SHARED_GROUPS] if g.tobytes() not in known]
+    return groups
+
+
+@dataclass(frozen=True, eq=False)
+class _SharedTable:
+    """Which of a class's rows (``inside``) and of the others' (``outside``) hold each
+    candidate value (one column per candidate, most class-specific first)."""
+
+    inside: NDArray[np.bool_]
+    outside: NDArray[np.bool_]
+    columns: NDArray[np.intp]  # the feature each candidate is a value of
+    smallest: float
+
+    def lift(self, held_in: Any, held_out: Any) -> Any:
+        floor = 1.0 / len(self.outside)
+        return (held_in / len(self.inside)) / np.maximum(held_out / len(self.outside), floor)
+
+    def evidence(self, held_in: Any, held_out: Any) -> Any:
+        score = held_in * np.log(np.maximum(self.lift(held_in, held_out), 1.0))
+        return np.where(held_in >= self.smallest, score, -np.inf)
+
+    def counts(self, holding: NDArray[np.bool_], used: set[int]) -> tuple[int, int]:
+        """Rows of the class in ``holding``, and rows of the others holding every value used
+        (candidate indices)."""
+        return int(holding.sum()), int(self.outside[:, sorted(used)].all(axis=1).sum())
+
+    def grow_while_kept(self, first: int) -> tuple[NDArray[np.bool_], set[int]]:
+        holding = self.inside[:, first].copy()
+        used = {first}
+        taken = {int(self.columns[first])}
+        for candidate in range(self.inside.shape[1]):
+            if int(self.columns[candidate]) in taken:
+                continue
+            both = holding & self.inside[:, candidate]
             if both.sum() >= _SHARED_KEEP * holding.sum():
                 holding = both
-                used[column] = value
-        if len(used) < _SHARED_MIN_FEATURES or holding.sum() < smallest:
-            continue
-        columns = np.array(list(used), dtype=np.intp)
-        wanted = np.array([used[c] for c in columns])
-        outside = float(np.mean((features[np.ix_(others, columns)] == wanted).all(axis=1)))
-        lift = (holding.sum() / len(rows)) / max(outside, 1.0 / len(others))
-        if lift < _SHARED_JOINT_LIFT:
-            continue
-        group = np.asarray(rows[holding], dtype=np.intp)
-        # Evidence, not lift alone: many rows sharing a conjunction rare elsewhere beat a
-        # handful sharing a very rare one.
-        found[group.tobytes()] = (len(group) * float(np.log(lift)), group)
-    ranked = sorted(found.values(), key=lambda item: -item[0])
-    return [group for _, group in ranked[:_SHARED_GROUPS]]
+                used.add(candidate)
+                taken.add(int(self.columns[candidate]))
+        return holding, used
+
+    def grow(self, first: int) -> tuple[NDArray[np.bool_], set[int]]:
+        holding = self.inside[:, first].copy()
+        held_out = self.outside[:, first].copy()
+        used = {first}
+        best = float(self.evidence(holding.sum(), held_out.sum()))
+        while True:
+            gains = self.evidence(
+                self.inside[holding].sum(axis=0), self.outside[held_out].sum(axis=0)
+            )
+            gains[np.isin(self.columns, self.columns[sorted(used)])] = -np.inf
+            pick = int(np.argmax(gains))
+            # Ties count: once no other class holds the conjunction, another value all of
+            # the group shares leaves the evidence as it is.
+            if not gains[pick] >= best:
+                break
+            best = float(gains[pick])
+            holding &= self.inside[:, pick]
+            held_out &= self.outside[:, pick]
+            used.add(pick)
+        return holding, used
 
 
 @dataclass(frozen=True)
@@ -278,9 +351,10 @@ class Separation:
         split = self._split(space, rows, data.seed)
         if split is not None:
             yield split
+        # Cheapest test first: each group's trigger must transfer before the foreign test (a
+        # model fit) runs, so several groups can be tried.
         for shared in shared_values(data.features, rows, others):
-            if self._foreign(data, shared, rows, others):
-                yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
+            yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
 
     @staticmethod
     def _foreign(
