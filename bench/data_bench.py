@@ -160,6 +160,10 @@ SWEEP: dict[str, tuple[str, Callable[[int], sc.Scenario]]] = {
         "backdoor",
         lambda s: sc.tabular_backdoor("synthetic", rate=0.05, seed=s, features=4, target=s % 4),
     ),
+    "tabular-digits-in-range-5%": (
+        "backdoor",
+        lambda s: sc.tabular_backdoor("digits_tabular", seed=s, quantile=0.95, target=s % 10),
+    ),
     "random-flips-digits-10%": ("flips", lambda s: sc.random_flips(rate=0.1, seed=s)),
     "random-flips-breast_cancer-10%": (
         "flips",

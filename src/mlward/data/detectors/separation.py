@@ -21,7 +21,7 @@ test per class, with no guess of how much poison there is:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,15 +113,9 @@ class Trigger:
         close = np.abs(rows[:, self.fixed] - self.value[self.fixed]) <= tolerance[self.fixed]
         return np.asarray(close.all(axis=1), dtype=np.bool_)
 
-    def alignment(
-        self, rows: NDArray[np.float64], others: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
+    def alignment(self, gaps: NDArray[np.float64]) -> NDArray[np.float64]:
         """How much of the additive pattern each row's gap to its nearest other row holds."""
-        from sklearn.neighbors import NearestNeighbors
-
         assert self.shift is not None
-        _, nearest = NearestNeighbors(n_neighbors=1).fit(others).kneighbors(rows)
-        gaps = rows - others[nearest[:, 0]]
         norm = float(self.shift @ self.shift) or 1.0
         return np.asarray(gaps @ self.shift / norm, dtype=np.float64)
 
@@ -167,21 +161,31 @@ def fixed_trigger(
     return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
 
 
-def additive_trigger(
-    features: NDArray[np.float64], group: NDArray[np.intp], others: NDArray[np.intp]
-) -> Trigger:
-    """The median difference between the group's rows and their nearest rows of other classes."""
+def nearest_gaps(
+    features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Each of ``rows`` minus its nearest row of another class (one search per class; every
+    group tested is a subset of it)."""
     from sklearn.neighbors import NearestNeighbors
 
     outside = features[others]
-    _, nearest = NearestNeighbors(n_neighbors=1).fit(outside).kneighbors(features[group])
-    shift = np.median(features[group] - outside[nearest[:, 0]], axis=0)
-    none = np.zeros(features.shape[1], dtype=np.bool_)
+    _, nearest = NearestNeighbors(n_neighbors=1).fit(outside).kneighbors(features[rows])
+    return np.asarray(features[rows] - outside[nearest[:, 0]], dtype=np.float64)
+
+
+def additive_trigger(gaps: NDArray[np.float64]) -> Trigger:
+    """The median difference between a group's rows and their nearest rows of other classes
+    (``gaps``, one row per group row)."""
+    shift = np.median(gaps, axis=0)
+    none = np.zeros(gaps.shape[1], dtype=np.bool_)
     return Trigger(none, shift, np.asarray(shift, dtype=np.float64))
 
 
 def shared_values(
-    features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
+    features: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    others: NDArray[np.intp],
+    transfer: Callable[[NDArray[np.intp], NDArray[np.float64]], float] | None = None,
 ) -> list[NDArray[np.intp]]:
     """Groups of a class's rows that share one exact value in several features at once, each
     value far more common in this class than in the others, the strongest evidence (rows times
@@ -198,6 +202,12 @@ def shared_values(
 
     Every value of a feature is a candidate, not only its mode (a trigger at the 95th
     percentile is rarely the class's most common value).
+
+    With ``transfer`` (a conjunction's columns and values -> the share of other-class rows it
+    sends to the class), the ``_SHARED_GROUPS`` groups whose conjunction moves most rows times
+    the group's size are added, from every group either rule grew: a trigger inside the range
+    of a class's own strokes (16 in three pixels of a 4) shares less with the class than its
+    natural styles do, so it never ranks high on evidence, but stamping its values is cheap.
     """
     smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
     candidates: list[tuple[float, int, float]] = []
@@ -219,7 +229,9 @@ def shared_values(
         columns,
         smallest,
     )
-    groups: list[NDArray[np.intp]] = []
+    groups: dict[bytes, NDArray[np.intp]] = {}
+    # Every group grown, with the conjunction it shares (candidate indices).
+    grown: dict[bytes, tuple[NDArray[np.intp], list[int]]] = {}
     for grow, starts in (
         (table.grow_while_kept, _SHARED_STARTS_KEPT),
         (table.grow, _SHARED_STARTS),
@@ -236,10 +248,23 @@ def shared_values(
             # Evidence, not lift alone: many rows sharing a conjunction rare elsewhere beat a
             # handful sharing a very rare one.
             found[group.tobytes()] = (float(table.evidence(held_in, held_out)), group)
+            grown.setdefault(group.tobytes(), (group, sorted(used)))
         ranked = sorted(found.values(), key=lambda item: -item[0])
-        known = {g.tobytes() for g in groups}
-        groups += [g for _, g in ranked[:_SHARED_GROUPS] if g.tobytes() not in known]
-    return groups
+        for _, group in ranked[:_SHARED_GROUPS]:
+            groups.setdefault(group.tobytes(), group)
+    if transfer is not None:
+        # Weighed by the group's size: a handful of rows sharing thirty stroke values is a
+        # template of the class that moves anything it is stamped on, not a population.
+        moved = sorted(
+            (
+                (len(group) * transfer(columns[used], values[used]), key)
+                for key, (group, used) in grown.items()
+            ),
+            reverse=True,
+        )
+        for _, key in moved[:_SHARED_GROUPS]:
+            groups.setdefault(key, grown[key][0])
+    return list(groups.values())
 
 
 @dataclass(frozen=True, eq=False)
@@ -344,16 +369,25 @@ class Separation:
         data: AuditInput,
         rows: NDArray[np.intp],
         others: NDArray[np.intp],
+        full: Any,
     ) -> Iterator[list[NDArray[np.intp]]]:
         """Splits of the class to test, best first: k-means in the whitened space, then the rows
         that hold one exact value in several features at once (a trigger inside the data's
-        range moves a row too little in the whole space for k-means to split it off)."""
+        range moves a row too little in the whole space for k-means to split it off); ``full``
+        is the reference model trained on every row."""
         split = self._split(space, rows, data.seed)
         if split is not None:
             yield split
         # Cheapest test first: each group's trigger must transfer before the foreign test (a
         # model fit) runs, so several groups can be tried.
-        for shared in shared_values(data.features, rows, others):
+        label = int(data.y[rows[0]])
+
+        def moved(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
+            stamped = data.features[others].copy()
+            stamped[:, columns] = values
+            return float(np.mean(full.predict(stamped) == label))
+
+        for shared in shared_values(data.features, rows, others, moved):
             yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
 
     @staticmethod
@@ -419,13 +453,16 @@ class Separation:
             if len(rows) < 2 * _MIN_GROUP_ROWS or len(others) == 0:
                 continue
             found: tuple[int, int] | None = None
+            # Per row of the whole dataset, only this class's rows filled in.
+            gaps = np.zeros_like(data.features)
+            gaps[rows] = nearest_gaps(data.features, rows, others)
             groups: list[NDArray[np.intp]] = []
             foreign: list[float] = []
-            for groups in self._candidates(space, data, rows, others):
+            for groups in self._candidates(space, data, rows, others, full):
                 triggers = [
                     (
                         fixed_trigger(data.features, g, others, rows),
-                        additive_trigger(data.features, g, others),
+                        additive_trigger(gaps[g]),
                     )
                     for g in groups
                 ]
@@ -474,10 +511,17 @@ class Separation:
             if trigger.shift is None:
                 carrying = trigger.carried_by(data.features[rows], spread)
                 how[carrying] = "holds the fixed values"
+                # Values inside the data's range are also held by chance: where the other
+                # classes' rows hold them often enough for a clean row of this class to, a
+                # carrier must also be placed elsewhere without the group.
+                natural = float(np.mean(trigger.carried_by(data.features[others], spread)))
+                if natural * len(rows) >= 1.0:
+                    carrying &= own < 0.5
+                    how[carrying] = "holds the fixed values and is placed elsewhere without them"
             else:
                 # A blend is also carried by rows the model still places here: a row carries it
                 # when its gap to the nearest row of another class runs along the pattern.
-                aligned = trigger.alignment(data.features[rows], data.features[others]) >= 0.5
+                aligned = trigger.alignment(gaps[rows]) >= 0.5
                 carrying = (own < 0.5) | aligned
                 how[aligned] = "its gap to the nearest other-class row runs along the pattern"
                 how[own < 0.5] = "placed elsewhere without the group"
@@ -488,14 +532,9 @@ class Separation:
                 # k-means group, which holds clean rows too; a few poisoned rows left behind
                 # keep a backdoor alive. Such a row must also look foreign: clean rows of a
                 # class whose own shape runs along the pattern hold it too.
-                refined = additive_trigger(data.features, rows[carrying], others)
+                refined = additive_trigger(gaps[rows[carrying]])
                 second = (
-                    (
-                        refined.alignment(data.features[rows], data.features[others])
-                        >= _REFINED_ALIGNMENT
-                    )
-                    & (own < 0.5)
-                    & ~carrying
+                    (refined.alignment(gaps[rows]) >= _REFINED_ALIGNMENT) & (own < 0.5) & ~carrying
                 )
                 how[second] = "its gap holds the refined pattern"
                 carrying = carrying | second
