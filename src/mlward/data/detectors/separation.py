@@ -308,12 +308,13 @@ class _SharedTable:
         holding = self.inside[:, first].copy()
         held_out = self.outside[:, first].copy()
         used = {first}
+        taken = self.columns == self.columns[first]  # one value per feature
         best = float(self.evidence(holding.sum(), held_out.sum()))
         while True:
             gains = self.evidence(
                 self.inside[holding].sum(axis=0), self.outside[held_out].sum(axis=0)
             )
-            gains[np.isin(self.columns, self.columns[sorted(used)])] = -np.inf
+            gains[taken] = -np.inf
             pick = int(np.argmax(gains))
             # Ties count: once no other class holds the conjunction, another value all of
             # the group shares leaves the evidence as it is.
@@ -323,6 +324,7 @@ class _SharedTable:
             holding &= self.inside[:, pick]
             held_out &= self.outside[:, pick]
             used.add(pick)
+            taken |= self.columns == self.columns[pick]
         return holding, used
 
 
@@ -381,11 +383,26 @@ class Separation:
         # Cheapest test first: each group's trigger must transfer before the foreign test (a
         # model fit) runs, so several groups can be tried.
         label = int(data.y[rows[0]])
+        outside = data.features[others]
 
         def moved(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
-            stamped = data.features[others].copy()
+            stamped = outside.copy()
             stamped[:, columns] = values
             return float(np.mean(full.predict(stamped) == label))
+
+        if hasattr(full, "coef_"):
+            # A linear model's scores change only in the stamped columns: one product per
+            # conjunction instead of a prediction over every feature (hundreds per class).
+            coef = np.asarray(full.coef_, dtype=np.float64)
+            base = outside @ coef.T + np.asarray(full.intercept_, dtype=np.float64)
+
+            def moved(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
+                scores = base + (values - outside[:, columns]) @ coef[:, columns].T
+                if scores.shape[1] == 1:  # two classes: one score, positive for classes_[1]
+                    picked = (scores[:, 0] > 0).astype(np.intp)
+                else:
+                    picked = scores.argmax(axis=1)
+                return float(np.mean(full.classes_[picked] == label))
 
         for shared in shared_values(data.features, rows, others, moved):
             yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
