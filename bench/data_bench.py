@@ -156,6 +156,10 @@ SWEEP: dict[str, tuple[str, Callable[[int], sc.Scenario]]] = {
         "backdoor",
         lambda s: sc.tabular_backdoor("wine", rate=0.06, seed=s, target=s % 3),
     ),
+    "tabular-iris-7%": (
+        "backdoor",
+        lambda s: sc.tabular_backdoor("iris", rate=0.07, seed=s, target=s % 3),
+    ),
     "tabular-synthetic-5%": (
         "backdoor",
         lambda s: sc.tabular_backdoor("synthetic", rate=0.05, seed=s, features=4, target=s % 4),
@@ -170,6 +174,7 @@ SWEEP: dict[str, tuple[str, Callable[[int], sc.Scenario]]] = {
         lambda s: sc.random_flips("breast_cancer", rate=0.1, seed=s),
     ),
     "random-flips-wine-10%": ("flips", lambda s: sc.random_flips("wine", rate=0.1, seed=s)),
+    "random-flips-iris-10%": ("flips", lambda s: sc.random_flips("iris", rate=0.1, seed=s)),
     "targeted-flips-digits-30%": (
         "flips",
         lambda s: sc.targeted_flips(seed=s, source=s % 10, target=(s + 3) % 10),
@@ -177,6 +182,7 @@ SWEEP: dict[str, tuple[str, Callable[[int], sc.Scenario]]] = {
     "clean-digits": ("clean", lambda s: sc.clean("digits", seed=s)),
     "clean-breast_cancer": ("clean", lambda s: sc.clean("breast_cancer", seed=s)),
     "clean-wine": ("clean", lambda s: sc.clean("wine", seed=s)),
+    "clean-iris": ("clean", lambda s: sc.clean("iris", seed=s)),
     "clean-synthetic": ("clean", lambda s: sc.clean("synthetic", seed=s)),
 }
 

@@ -423,6 +423,21 @@ class Separation:
         return Separation._foreign_share(data, group, ~trigger.fixed) >= _MIN_FOREIGN
 
     @staticmethod
+    def _testable(features: NDArray[np.float64], trigger: Trigger, group: NDArray[np.intp]) -> bool:
+        """Whether the transfer and foreign tests say anything about this trigger. Stamping
+        half of a row's features or more makes it whatever class they come from, and the
+        rest cannot show where the row belongs (iris: four rows of one class sharing two of
+        four measurements to the millimetre move most other rows); there only values at or
+        beyond the edge of every other row's range still mark a trigger."""
+        if trigger.shift is not None or 2 * int(trigger.fixed.sum()) < features.shape[1]:
+            return True
+        rest = np.ones(len(features), dtype=bool)
+        rest[group] = False
+        inside = features[rest][:, trigger.fixed]
+        value = trigger.value[trigger.fixed]
+        return bool(np.all((value >= inside.max(axis=0)) | (value <= inside.min(axis=0))))
+
+    @staticmethod
     def _foreign_share(
         data: AuditInput, group: NDArray[np.intp], columns: NDArray[np.bool_]
     ) -> float:
@@ -502,6 +517,8 @@ class Separation:
                     # that happens to push other rows here too) still looks like the class.
                     # The share is measured without the trigger's fixed features.
                     columns = ~triggers[best][kind].fixed
+                    if not self._testable(data.features, triggers[best][kind], groups[best]):
+                        continue
                     foreign.append(self._foreign_share(data, groups[best], columns))
                     if foreign[-1] >= _MIN_FOREIGN:
                         found = (best, kind)
