@@ -108,3 +108,20 @@ def test_in_range_trigger_among_the_class_strokes() -> None:
     scenario = sc.tabular_backdoor("digits_tabular", seed=404, quantile=0.95, target=4)
     m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
     assert m.recall >= 0.95 and m.f1 >= 0.9, m
+
+
+def test_edge_trigger_against_the_linear_grain() -> None:
+    # Iris, setosa as the target: the trigger is the top of three features, the virginica end
+    # of petal width, so the linear reference model never sends stamped rows to setosa; the
+    # rows nearest a stamped row are the carriers. Setosa's own short petals (the rest of the
+    # class) also transfer, but a majority of the class is no trigger (F1 0.0 before).
+    scenario = sc.tabular_backdoor("iris", rate=0.07, seed=402, target=0)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall == 1.0 and m.f1 >= 0.9, m
+
+
+def test_a_value_the_rest_of_the_class_holds_is_no_trigger() -> None:
+    # Iris with random flips: half of setosa shares petal length 1.3-1.5, and stamped on other
+    # rows it makes them setosa; the other half holds it too, so it is the class's own look.
+    scenario = sc.random_flips("iris", rate=0.1, seed=206)
+    assert not [f for f in audit_data(scenario.train).flags if f.detector == "separation"]

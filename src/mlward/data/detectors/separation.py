@@ -21,6 +21,7 @@ test per class, with no guess of how much poison there is:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ _SPLIT_TRIES = 3
 _MIN_TRANSFER = 0.5
 # ...and by how much more than the other group's estimate does.
 _MIN_TRANSFER_MARGIN = 0.3
+# Neighbours the nearest-neighbour transfer model votes with.
+_LOCAL_NEIGHBOURS = 5
 # A feature is part of a patch when the group's spread in it is this small a share of the
 # feature's overall spread, and its value lies this many overall deviations from the others'.
 _FIXED_SPREAD = 0.25
@@ -159,6 +162,22 @@ def fixed_trigger(
     deviation = _MAD_SCALE * np.median(np.abs(inside - value), axis=0)
     tolerance = np.maximum(0.1 * spread, _CARRIER_DEVIATIONS * deviation)
     return Trigger(np.asarray(fixed, dtype=np.bool_), value, None, tolerance)
+
+
+def at_edge(features: NDArray[np.float64], trigger: Trigger, group: NDArray[np.intp]) -> bool:
+    """Whether every fixed value lies at or beyond the edge of the range the rows outside
+    ``group`` take (no clean row holds it by nature)."""
+    rest = np.ones(len(features), dtype=bool)
+    rest[group] = False
+    inside = features[rest][:, trigger.fixed]
+    value = trigger.value[trigger.fixed]
+    return bool(np.all((value >= inside.max(axis=0)) | (value <= inside.min(axis=0))))
+
+
+def _nearest_model(data: AuditInput) -> Any:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=_LOCAL_NEIGHBOURS).fit(data.features, data.y)
 
 
 def nearest_gaps(
@@ -423,19 +442,52 @@ class Separation:
         return Separation._foreign_share(data, group, ~trigger.fixed) >= _MIN_FOREIGN
 
     @staticmethod
-    def _testable(features: NDArray[np.float64], trigger: Trigger, group: NDArray[np.intp]) -> bool:
+    def _testable(data: AuditInput, trigger: Trigger, group: NDArray[np.intp]) -> bool:
         """Whether the transfer and foreign tests say anything about this trigger. Stamping
         half of a row's features or more makes it whatever class they come from, and the
         rest cannot show where the row belongs (iris: four rows of one class sharing two of
-        four measurements to the millimetre move most other rows); there only values at or
-        beyond the edge of every other row's range still mark a trigger."""
-        if trigger.shift is not None or 2 * int(trigger.fixed.sum()) < features.shape[1]:
+        four measurements to the millimetre move most other rows). There only a minority of
+        the class holding values at or beyond the edge of every other row's range still
+        marks a trigger: a whole class can lie at the edge (setosa's short petals)."""
+        if trigger.shift is not None or 2 * int(trigger.fixed.sum()) < data.features.shape[1]:
             return True
-        rest = np.ones(len(features), dtype=bool)
-        rest[group] = False
-        inside = features[rest][:, trigger.fixed]
-        value = trigger.value[trigger.fixed]
-        return bool(np.all((value >= inside.max(axis=0)) | (value <= inside.min(axis=0))))
+        minority = 2 * len(group) < int(np.sum(data.y == data.y[group[0]]))
+        return minority and at_edge(data.features, trigger, group)
+
+    @staticmethod
+    def _transfer(
+        data: AuditInput,
+        full: Any,
+        local: Callable[[], Any],
+        trigger: Trigger,
+        group: NDArray[np.intp],
+        others: NDArray[np.intp],
+        additive: bool,
+    ) -> float:
+        """The share of other-class rows the trigger, stamped on them, sends to the group's
+        class under the reference model. A trigger the tests cannot judge (``_testable``)
+        moves nothing. Where fixed values rewrite half of a row or more (and so, being
+        testable, lie at the edge of the data's range), ``local`` builds a nearest-neighbour
+        model that is asked too: a linear model cannot learn a trigger that contradicts its
+        strongest feature (iris: the top of petal width, the virginica end, sent to setosa),
+        while the rows nearest such a stamped row are the carriers themselves."""
+        if (
+            (trigger.shift is None and not trigger.fixed.any())
+            or (trigger.shift is not None and not additive)
+            # Says nothing either way, so it cannot outweigh the other group's trigger.
+            or not Separation._testable(data, trigger, group)
+        ):
+            return 0.0
+        label = data.y[group[0]]
+        stamped = trigger.stamp(data.features[others])
+        moved = float(np.mean(full.predict(stamped) == label))
+        if (
+            moved < _MIN_TRANSFER
+            and trigger.shift is None
+            and 2 * int(trigger.fixed.sum()) >= data.features.shape[1]
+        ):
+            moved = max(moved, float(np.mean(local().predict(stamped) == label)))
+        return moved
 
     @staticmethod
     def _foreign_share(
@@ -475,6 +527,7 @@ class Separation:
         full: Any = classifier(data.seed, data.model)
         full.fit(data.features, data.y)
         spread = data.features.std(axis=0) + 1e-12
+        local = functools.cache(lambda: _nearest_model(data))
         # With few classes the median gap to the nearest row of another class is just the
         # difference between classes, not a shared pattern: only fixed values count there.
         additive = len(data.labels) >= _MIN_CLASSES_FOR_ADDITIVE
@@ -499,13 +552,8 @@ class Separation:
                     for g in groups
                 ]
                 transfer = [
-                    tuple(
-                        float(np.mean(full.predict(t.stamp(data.features[others])) == label))
-                        if (t.shift is None and t.fixed.any()) or (t.shift is not None and additive)
-                        else 0.0
-                        for t in pair
-                    )
-                    for pair in triggers
+                    tuple(self._transfer(data, full, local, t, g, others, additive) for t in pair)
+                    for g, pair in zip(groups, triggers, strict=True)
                 ]
                 for kind in (0, 1):  # fixed values first: they also say which rows carry them
                     best = int(np.argmax([transfer[0][kind], transfer[1][kind]]))
@@ -517,7 +565,10 @@ class Separation:
                     # that happens to push other rows here too) still looks like the class.
                     # The share is measured without the trigger's fixed features.
                     columns = ~triggers[best][kind].fixed
-                    if not self._testable(data.features, triggers[best][kind], groups[best]):
+                    # Fixed values most of the rest of the class holds too are the class's own
+                    # look (setosa's short petals), not something the group brought with it.
+                    rest = data.features[groups[1 - best]]
+                    if kind == 0 and triggers[best][0].carried_by(rest, spread).mean() >= 0.5:
                         continue
                     foreign.append(self._foreign_share(data, groups[best], columns))
                     if foreign[-1] >= _MIN_FOREIGN:
