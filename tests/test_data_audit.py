@@ -16,7 +16,7 @@ from mlward.api import audit_data
 from mlward.data import scenarios as sc
 from mlward.data.detectors.base import AuditInput, choose_model
 from mlward.data.detectors.label_noise import LabelNoise
-from mlward.data.detectors.separation import Separation, shared_values
+from mlward.data.detectors.separation import Separation, fixed_trigger, shared_values
 from mlward.data.detectors.spectral import SpectralSignatures
 from mlward.data.features import standardise
 from mlward.data.results import ClassState
@@ -162,7 +162,8 @@ def test_shared_values_ignore_a_class_without_a_conjunction() -> None:
         rows = np.flatnonzero(clean.y == label)
         others = np.flatnonzero(clean.y != label)
         for group in shared_values(x, rows, others):
-            assert not Separation._foreign(data, group, rows, others)
+            columns = ~fixed_trigger(x, group, others, rows).fixed
+            assert Separation._foreign_share(data, group, columns) < 0.5
 
 
 def test_trigger_inside_the_data_range() -> None:

@@ -427,21 +427,6 @@ class Separation:
             yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
 
     @staticmethod
-    def _foreign(
-        data: AuditInput,
-        group: NDArray[np.intp],
-        rows: NDArray[np.intp],
-        others: NDArray[np.intp],
-    ) -> bool:
-        """Whether most of the group, its shared features left out, looks like other classes.
-
-        Poison is taken from other classes; rows of a class that merely share a natural value
-        (benign tumours with concavity 0) still look like their class without it.
-        """
-        trigger = fixed_trigger(data.features, group, others, rows)
-        return Separation._foreign_share(data, group, ~trigger.fixed) >= _MIN_FOREIGN
-
-    @staticmethod
     def _testable(data: AuditInput, trigger: Trigger, group: NDArray[np.intp]) -> bool:
         """Whether the transfer and foreign tests say anything about this trigger. Stamping
         half of a row's features or more makes it whatever class they come from, and the
@@ -495,7 +480,10 @@ class Separation:
     ) -> float:
         """The share of the group a model trained without it, on ``columns`` only, places in
         another class (the trigger's own features are left out: a value beyond the data's range
-        would otherwise pull the rows to whichever class lies that way)."""
+        would otherwise pull the rows to whichever class lies that way).
+
+        Poison is taken from other classes; rows of a class that merely share a natural value
+        (benign tumours with concavity 0) still look like their class without it."""
         if not columns.any():
             return 0.0
         keep = np.ones(len(data.y), dtype=bool)
