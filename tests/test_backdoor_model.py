@@ -130,6 +130,16 @@ def test_patch_trigger_the_mask_search_misses() -> None:
 
 
 @pytest.mark.slow
+def test_one_twin_with_a_universal_patch_is_not_enough() -> None:
+    # Checker top-left, target 4: the scan's first twin is sent to "8" by a 3x3 patch on every
+    # row, but twins from three other seeds reach 0.66-0.88 at most. With one twin the scan
+    # said inconclusive; most of three twins must have the patch.
+    scenario = sc.badnets(rate=0.1, seed=401, trigger="checker", position="top-left", target=4)
+    result = backdoor_scan(_cnn(scenario, 401), scenario.test)
+    assert result.inconclusive is None and result.suspected == (4,), result.inconclusive
+
+
+@pytest.mark.slow
 def test_architecture_with_natural_patches_is_inconclusive() -> None:
     # A clean MLP over raw pixels is sent to one class by a 3x3 patch on every row (weights on
     # always-blank pixels keep their random start); its twin has such a patch too. The scan
