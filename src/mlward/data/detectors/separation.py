@@ -122,6 +122,10 @@ class Trigger:
         norm = float(self.shift @ self.shift) or 1.0
         return np.asarray(gaps @ self.shift / norm, dtype=np.float64)
 
+    def rewrites_half(self, width: int) -> bool:
+        """Whether the fixed values cover half of a ``width``-feature row or more."""
+        return self.shift is None and 2 * int(self.fixed.sum()) >= width
+
     def describe(self) -> str:
         if self.shift is not None:
             return "an additive pattern"
@@ -178,6 +182,35 @@ def _nearest_model(data: AuditInput) -> Any:
     from sklearn.neighbors import KNeighborsClassifier
 
     return KNeighborsClassifier(n_neighbors=_LOCAL_NEIGHBOURS).fit(data.features, data.y)
+
+
+def conjunction_transfer(
+    full: Any, outside: NDArray[np.float64], label: int
+) -> Callable[[NDArray[np.intp], NDArray[np.float64]], float]:
+    """(columns, values) -> the share of ``outside`` rows that ``full`` puts in ``label`` once
+    those columns hold those values."""
+    if not hasattr(full, "coef_"):
+
+        def predicted(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
+            stamped = outside.copy()
+            stamped[:, columns] = values
+            return float(np.mean(full.predict(stamped) == label))
+
+        return predicted
+    # A linear model's scores change only in the stamped columns: one product per conjunction
+    # instead of a prediction over every feature (hundreds of conjunctions per class).
+    coef = np.asarray(full.coef_, dtype=np.float64)
+    base = outside @ coef.T + np.asarray(full.intercept_, dtype=np.float64)
+
+    def scored(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
+        scores = base + (values - outside[:, columns]) @ coef[:, columns].T
+        if scores.shape[1] == 1:  # two classes: one score, positive for classes_[1]
+            picked = (scores[:, 0] > 0).astype(np.intp)
+        else:
+            picked = scores.argmax(axis=1)
+        return float(np.mean(full.classes_[picked] == label))
+
+    return scored
 
 
 def nearest_gaps(
@@ -401,28 +434,7 @@ class Separation:
             yield split
         # Cheapest test first: each group's trigger must transfer before the foreign test (a
         # model fit) runs, so several groups can be tried.
-        label = int(data.y[rows[0]])
-        outside = data.features[others]
-
-        def moved(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
-            stamped = outside.copy()
-            stamped[:, columns] = values
-            return float(np.mean(full.predict(stamped) == label))
-
-        if hasattr(full, "coef_"):
-            # A linear model's scores change only in the stamped columns: one product per
-            # conjunction instead of a prediction over every feature (hundreds per class).
-            coef = np.asarray(full.coef_, dtype=np.float64)
-            base = outside @ coef.T + np.asarray(full.intercept_, dtype=np.float64)
-
-            def moved(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
-                scores = base + (values - outside[:, columns]) @ coef[:, columns].T
-                if scores.shape[1] == 1:  # two classes: one score, positive for classes_[1]
-                    picked = (scores[:, 0] > 0).astype(np.intp)
-                else:
-                    picked = scores.argmax(axis=1)
-                return float(np.mean(full.classes_[picked] == label))
-
+        moved = conjunction_transfer(full, data.features[others], int(data.y[rows[0]]))
         for shared in shared_values(data.features, rows, others, moved):
             yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
 
@@ -434,7 +446,7 @@ class Separation:
         four measurements to the millimetre move most other rows). There only a minority of
         the class holding values at or beyond the edge of every other row's range still
         marks a trigger: a whole class can lie at the edge (setosa's short petals)."""
-        if trigger.shift is not None or 2 * int(trigger.fixed.sum()) < data.features.shape[1]:
+        if not trigger.rewrites_half(data.features.shape[1]):
             return True
         minority = 2 * len(group) < int(np.sum(data.y == data.y[group[0]]))
         return minority and at_edge(data.features, trigger, group)
@@ -466,11 +478,7 @@ class Separation:
         label = data.y[group[0]]
         stamped = trigger.stamp(data.features[others])
         moved = float(np.mean(full.predict(stamped) == label))
-        if (
-            moved < _MIN_TRANSFER
-            and trigger.shift is None
-            and 2 * int(trigger.fixed.sum()) >= data.features.shape[1]
-        ):
+        if moved < _MIN_TRANSFER and trigger.rewrites_half(data.features.shape[1]):
             moved = max(moved, float(np.mean(local().predict(stamped) == label)))
         return moved
 
