@@ -19,7 +19,8 @@ poisoned rows. mlward runs in the dev venv with no poison-rate hint.
 
 For every tool's flagged rows: precision, recall, F1, the share of clean rows flagged (FPR),
 and, after removing the flagged rows and retraining the victim model (an MLP; three
-initialisations, averaged), the attack
+initialisations, averaged; for mlward, the rows its filtered dataset leaves out: the isolated
+label errors it lists for review stay in), the attack
 success rate on triggered test rows and the clean test accuracy, next to a victim trained on
 the unpoisoned training set ("ASR clean": how often the trigger alone, with no backdoor, sends
 rows to the target; "ASR ideal": victims trained without exactly the poisoned rows, what a
@@ -366,7 +367,12 @@ def main() -> int:
                     name,
                     kind,
                     "mlward",
-                    sc.measure(scenario, list(report.suspicious_rows), seeds=VICTIM_SEEDS),
+                    sc.measure(
+                        scenario,
+                        list(report.suspicious_rows),
+                        seeds=VICTIM_SEEDS,
+                        removed_rows=list(report.removed_rows),
+                    ),
                     seconds,
                 )
             )

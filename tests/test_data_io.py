@@ -90,8 +90,30 @@ def test_cli_audit_json_lists_flagged_rows_in_input_order(
     assert all(samples[r]["poison"] and samples[r]["score"] > 0 for r in rows)
     poisoned_classes = [c["label"] for c in report["classes"] if c["state"] == "poisoned"]
     assert poisoned_classes == [poisoned.target]
+    assert report["removed_rows"] == [r for r in rows if r not in report["review_rows"]]
+    assert all(samples[r]["review"] for r in report["review_rows"])
     kept = np.load(out)
-    assert len(kept["y"]) == len(poisoned.train) - len(rows)
+    assert len(kept["y"]) == len(poisoned.train) - len(report["removed_rows"])
+
+
+def test_cli_filtered_dataset_keeps_review_rows_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = sc.tabular_backdoor("breast_cancer", rate=0.05)
+    path = tmp_path / "t.npz"
+    np.savez(path, x=scenario.train.x, y=scenario.train.y)
+    out = tmp_path / "kept.npz"
+    assert main(["data", "audit", str(path), "--write-filtered", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "kept in a filtered dataset for review: 36, 169" in captured.out
+    assert "keeping 2 rows listed for review" in captured.err
+    # The filter removes exactly the poisoned rows; the two clean rows that look mislabelled
+    # stay (removing them triples the trigger's natural pull on retrained victims).
+    kept = np.load(out)
+    assert len(kept["y"]) == len(scenario.train) - int(scenario.poisoned.sum())
+    both = tmp_path / "both.npz"
+    main(["data", "audit", str(path), "--write-filtered", str(both), "--drop-review"])
+    assert len(np.load(both)["y"]) == len(kept["y"]) - 2
 
 
 def test_cli_audit_text_names_the_poisoned_class(

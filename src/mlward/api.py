@@ -426,6 +426,7 @@ def audit_data(
     allow: Iterable[str] = (),
     test: Dataset | str | os.PathLike[str] | None = None,
     write_filtered: str | os.PathLike[str] | None = None,
+    drop_review: bool = False,
     seed: int = 0,
 ) -> DataAuditReport:
     """Find poisoned, mislabelled and duplicated rows; no guess of the poison rate is needed.
@@ -433,7 +434,9 @@ def audit_data(
     Features, in order of preference: ``features`` (an array or a .npy path, one row per
     sample), ``model`` (penultimate activations of a torch model, loaded through the safe
     loader; ``allow`` admits its own classes), ``reference_model`` (hidden layer of a small
-    MLP trained here), else the standardised input.
+    MLP trained here), else the standardised input. ``write_filtered`` writes the dataset
+    without the rows held as poison; the isolated label errors in ``report.review_rows`` stay
+    in it unless ``drop_review``.
     """
     import numpy as np
 
@@ -460,7 +463,7 @@ def audit_data(
         space, source = None, "standardised input"
     report = audit_module.audit(data, space, feature_source=source, test=held_out, seed=seed)
     if write_filtered is not None:
-        write_dataset(audit_module.filtered(data, report), write_filtered)
+        write_dataset(audit_module.filtered(data, report, drop_review=drop_review), write_filtered)
     return report
 
 
@@ -540,6 +543,7 @@ def diff_data(
         report,
         flags=flags,
         suspicious_rows=rows,
+        review_rows=tuple(r for r in report.review_rows if r in arrived),
         classes=audit_module.class_verdicts(after, list(flags), set(rows)),
         rows=len(arrived),
     )

@@ -67,6 +67,11 @@ def _add_data(commands: Any) -> None:
         metavar="OUT",
         help="write the dataset without the suspicious rows (.npz/.csv/.parquet)",
     )
+    audit.add_argument(
+        "--drop-review",
+        action="store_true",
+        help="with --write-filtered, also drop the isolated label errors kept for review",
+    )
     audit.add_argument("--seed", type=int, default=0)
     snap = sub.add_parser("snapshot", help="record a content digest of a dataset and of each row")
     snap.add_argument("dataset", metavar="DATASET")
@@ -163,14 +168,23 @@ def _run_data(args: argparse.Namespace) -> int:
             allow=args.allow,
             test=args.test,
             write_filtered=args.write_filtered,
+            drop_review=args.drop_review,
             seed=args.seed,
         )
         renderer = render.render_audit_json if args.format == "json" else render.render_audit_text
         _write(renderer(report), args.output)
         if args.write_filtered:
+            dropped = report.suspicious_rows if args.drop_review else report.removed_rows
+            kept = (
+                ""
+                if args.drop_review or not report.review_rows
+                else (
+                    f", keeping {len(report.review_rows)} rows listed for review (--drop-review "
+                    "drops them too)"
+                )
+            )
             sys.stderr.write(
-                f"mlward: wrote {report.rows - len(report.suspicious_rows)} rows to "
-                f"{args.write_filtered}\n"
+                f"mlward: wrote {report.rows - len(dropped)} rows to {args.write_filtered}{kept}\n"
             )
         return 1 if report.suspicious_rows or report.poisoned else 0
     if args.data_command == "snapshot":

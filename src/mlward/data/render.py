@@ -17,6 +17,7 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
             {"detector": flag.detector, "score": flag.score, "reason": flag.reason}
         )
     poison = set(report.suspicious_rows)
+    review = set(report.review_rows)
     samples = [
         {
             "row": row,
@@ -25,6 +26,8 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
             if row in poison
             else max(e["score"] for e in by_row[row]),
             "poison": row in poison,
+            # Suspicious, yet kept by the filtered dataset: an isolated label error.
+            "review": row in review,
             "evidence": by_row[row],
         }
         for row in sorted(by_row)
@@ -37,6 +40,8 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
         "poisoned": report.poisoned,
         "estimated_poison_rate": round(report.estimated_poison_rate, 4),
         "flagged_rows": list(report.suspicious_rows),
+        "removed_rows": list(report.removed_rows),
+        "review_rows": list(report.review_rows),
         "samples": samples,
         "classes": [{**asdict(c), "state": c.state.value} for c in report.classes],
         "detectors": [asdict(d) for d in report.detectors],
@@ -72,6 +77,14 @@ def render_audit_text(report: DataAuditReport, limit: int = 50) -> str:
             lines.append(f"  {flag.row}: {flag.detector} {flag.score:.2f} - {flag.reason}")
         if len(shown) > limit:
             lines.append(f"  ... {len(shown) - limit} more (use --format json for all)")
+        if report.review_rows:
+            lines += [
+                "  kept in a filtered dataset for review: "
+                + ", ".join(str(r) for r in report.review_rows[:limit])
+                + (" ..." if len(report.review_rows) > limit else ""),
+                "    (isolated label errors, no more common than natural label noise; "
+                "--drop-review drops them too)",
+            ]
     other = [f for f in report.flags if not f.counts_as_poison]
     if other:
         lines += [

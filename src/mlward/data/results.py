@@ -58,6 +58,15 @@ class DataAuditReport:
     classes: tuple[ClassVerdict, ...]
     detectors: tuple[DetectorRun, ...]
     seconds: float
+    # Suspicious rows the filtered dataset keeps: isolated label errors, no more of a class
+    # than natural label noise leaves. Listed for review; dropped only on request.
+    review_rows: tuple[int, ...] = ()
+
+    @property
+    def removed_rows(self) -> tuple[int, ...]:
+        """The rows the filtered dataset leaves out, sorted."""
+        review = set(self.review_rows)
+        return tuple(r for r in self.suspicious_rows if r not in review)
 
     @property
     def estimated_poison_rate(self) -> float:
