@@ -111,6 +111,13 @@ def test_cli_filtered_dataset_keeps_review_rows_unless_asked(
     # stay (removing them triples the trigger's natural pull on retrained victims).
     kept = np.load(out)
     assert len(kept["y"]) == len(scenario.train) - int(scenario.poisoned.sum())
+    repaired = tmp_path / "repaired.npz"
+    main(["data", "audit", str(path), "--write-repaired", str(repaired)])
+    assert "20 trigger carriers relabelled" in capsys.readouterr().err
+    fixed = np.load(repaired)
+    # Nothing removed but the poisoned rows, and they are back, each under its own class.
+    assert np.array_equal(fixed["x"], scenario.train.x)
+    assert np.array_equal(fixed["y"], scenario.clean_train.y)
     both = tmp_path / "both.npz"
     main(["data", "audit", str(path), "--write-filtered", str(both), "--drop-review"])
     assert len(np.load(both)["y"]) == len(kept["y"]) - 2

@@ -426,6 +426,7 @@ def audit_data(
     allow: Iterable[str] = (),
     test: Dataset | str | os.PathLike[str] | None = None,
     write_filtered: str | os.PathLike[str] | None = None,
+    write_repaired: str | os.PathLike[str] | None = None,
     drop_review: bool = False,
     seed: int = 0,
 ) -> DataAuditReport:
@@ -436,7 +437,9 @@ def audit_data(
     loader; ``allow`` admits its own classes), ``reference_model`` (hidden layer of a small
     MLP trained here), else the standardised input. ``write_filtered`` writes the dataset
     without the rows held as poison; the isolated label errors in ``report.review_rows`` stay
-    in it unless ``drop_review``.
+    in it unless ``drop_review``. ``write_repaired`` writes the filtered dataset with the
+    trigger carriers put back under the class they look like without the trigger
+    (``report.restored_labels``), which also unlearns a trigger's natural pull.
     """
     import numpy as np
 
@@ -464,6 +467,8 @@ def audit_data(
     report = audit_module.audit(data, space, feature_source=source, test=held_out, seed=seed)
     if write_filtered is not None:
         write_dataset(audit_module.filtered(data, report, drop_review=drop_review), write_filtered)
+    if write_repaired is not None:
+        write_dataset(audit_module.repaired(data, report, drop_review=drop_review), write_repaired)
     return report
 
 
@@ -544,6 +549,7 @@ def diff_data(
         flags=flags,
         suspicious_rows=rows,
         review_rows=tuple(r for r in report.review_rows if r in arrived),
+        restored_labels=tuple(p for p in report.restored_labels if p[0] in arrived),
         classes=audit_module.class_verdicts(after, list(flags), set(rows)),
         rows=len(arrived),
     )

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlward.cli.main import add_log_append_flags
 from mlward.errors import InputError
+
+if TYPE_CHECKING:
+    from mlward.data.results import DataAuditReport
 
 
 def _dataset_flags(command: argparse.ArgumentParser) -> None:
@@ -68,9 +71,16 @@ def _add_data(commands: Any) -> None:
         help="write the dataset without the suspicious rows (.npz/.csv/.parquet)",
     )
     audit.add_argument(
+        "--write-repaired",
+        metavar="OUT",
+        help="write the filtered dataset with trigger carriers kept under the class they look "
+        "like without the trigger: a model retrained on it learns to ignore the trigger",
+    )
+    audit.add_argument(
         "--drop-review",
         action="store_true",
-        help="with --write-filtered, also drop the isolated label errors kept for review",
+        help="with --write-filtered/--write-repaired, also drop the isolated label errors "
+        "kept for review",
     )
     audit.add_argument("--seed", type=int, default=0)
     snap = sub.add_parser("snapshot", help="record a content digest of a dataset and of each row")
@@ -147,6 +157,27 @@ def _write(text: str, output: str | None) -> None:
         ) from exc
 
 
+def _say_written(report: DataAuditReport, args: argparse.Namespace) -> None:
+    """One stderr line per dataset written: how many rows, and what stayed in on purpose."""
+    dropped = set(report.suspicious_rows if args.drop_review else report.removed_rows)
+    review = (
+        f", keeping {len(report.review_rows)} rows listed for review (--drop-review drops them)"
+        if report.review_rows and not args.drop_review
+        else ""
+    )
+    if args.write_filtered:
+        sys.stderr.write(
+            f"mlward: wrote {report.rows - len(dropped)} rows to {args.write_filtered}{review}\n"
+        )
+    if args.write_repaired:
+        restored = dict(report.restored_labels)
+        rows = report.rows - len(dropped - set(restored))
+        sys.stderr.write(
+            f"mlward: wrote {rows} rows to {args.write_repaired}, {len(restored)} trigger "
+            f"carriers relabelled to the class they look like without the trigger{review}\n"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "model":
         return _run_model(args)
@@ -168,24 +199,13 @@ def _run_data(args: argparse.Namespace) -> int:
             allow=args.allow,
             test=args.test,
             write_filtered=args.write_filtered,
+            write_repaired=args.write_repaired,
             drop_review=args.drop_review,
             seed=args.seed,
         )
         renderer = render.render_audit_json if args.format == "json" else render.render_audit_text
         _write(renderer(report), args.output)
-        if args.write_filtered:
-            dropped = report.suspicious_rows if args.drop_review else report.removed_rows
-            kept = (
-                ""
-                if args.drop_review or not report.review_rows
-                else (
-                    f", keeping {len(report.review_rows)} rows listed for review (--drop-review "
-                    "drops them too)"
-                )
-            )
-            sys.stderr.write(
-                f"mlward: wrote {report.rows - len(dropped)} rows to {args.write_filtered}{kept}\n"
-            )
+        _say_written(report, args)
         return 1 if report.suspicious_rows or report.poisoned else 0
     if args.data_command == "snapshot":
         from mlward.cli.log import read_signer

@@ -18,6 +18,7 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
         )
     poison = set(report.suspicious_rows)
     review = set(report.review_rows)
+    restored = dict(report.restored_labels)
     samples = [
         {
             "row": row,
@@ -28,6 +29,8 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
             "poison": row in poison,
             # Suspicious, yet kept by the filtered dataset: an isolated label error.
             "review": row in review,
+            # The class a trigger carrier looks like without the trigger (repaired datasets).
+            "restored_label": restored.get(row),
             "evidence": by_row[row],
         }
         for row in sorted(by_row)
@@ -42,6 +45,7 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
         "flagged_rows": list(report.suspicious_rows),
         "removed_rows": list(report.removed_rows),
         "review_rows": list(report.review_rows),
+        "restored_labels": [{"row": r, "label": label} for r, label in report.restored_labels],
         "samples": samples,
         "classes": [{**asdict(c), "state": c.state.value} for c in report.classes],
         "detectors": [asdict(d) for d in report.detectors],
@@ -85,6 +89,11 @@ def render_audit_text(report: DataAuditReport, limit: int = 50) -> str:
                 "    (isolated label errors, no more common than natural label noise; "
                 "--drop-review drops them too)",
             ]
+        if report.restored_labels:
+            lines.append(
+                f"  trigger carriers that look like another class without the trigger: "
+                f"{len(report.restored_labels)} (--write-repaired keeps them under that class)"
+            )
     other = [f for f in report.flags if not f.counts_as_poison]
     if other:
         lines += [

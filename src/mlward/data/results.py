@@ -61,6 +61,10 @@ class DataAuditReport:
     # Suspicious rows the filtered dataset keeps: isolated label errors, no more of a class
     # than natural label noise leaves. Listed for review; dropped only on request.
     review_rows: tuple[int, ...] = ()
+    # Trigger carriers and the class each looks like with the trigger taken off: a repaired
+    # dataset keeps them under that label, so a model retrained on it learns to ignore the
+    # trigger instead of only not learning it.
+    restored_labels: tuple[tuple[int, int], ...] = ()
 
     @property
     def removed_rows(self) -> tuple[int, ...]:

@@ -384,15 +384,16 @@ def _references(
 
 def measure(
     scenario: Scenario,
-    flagged_rows: NDArray[np.intp] | list[int],
+    flagged_rows: NDArray[np.intp] | list[int] | tuple[int, ...],
     *,
     retrain: bool = True,
     seeds: tuple[int, ...] = (0,),
-    removed_rows: NDArray[np.intp] | list[int] | tuple[int, ...] | None = None,
+    retrain_on: Dataset | None = None,
 ) -> Measurement:
     """Detection scores of ``flagged_rows``; with ``retrain``, victims trained on the poisoned,
     the unpoisoned and the filtered training sets (averaged over ``seeds``). The filtered set
-    leaves out ``removed_rows`` (default: the flagged rows)."""
+    is ``retrain_on`` (a tool's own filtered or repaired output), else the training set
+    without the flagged rows."""
     flagged = np.zeros(len(scenario.train), dtype=bool)
     flagged[np.asarray(flagged_rows, dtype=np.intp)] = True
     truth = scenario.poisoned
@@ -406,11 +407,11 @@ def measure(
             int(flagged.sum()), precision, recall, f1, fpr, None, None, None, 0.0, 0.0
         )
     base, natural, before, ideal = _references(scenario, seeds)
-    dropped = flagged.copy()
-    if removed_rows is not None:
-        dropped[:] = False
-        dropped[np.asarray(removed_rows, dtype=np.intp)] = True
-    kept = scenario.train.subset(np.flatnonzero(~dropped).astype(np.intp))
+    kept = (
+        scenario.train.subset(np.flatnonzero(~flagged).astype(np.intp))
+        if retrain_on is None
+        else retrain_on
+    )
     after_accuracy, after = _victims(scenario, kept, seeds)
     return Measurement(
         int(flagged.sum()),

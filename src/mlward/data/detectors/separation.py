@@ -518,6 +518,27 @@ class Separation:
             np.asarray(model.classes_[proba.argmax(axis=1)], dtype=np.int64),
         )
 
+    @staticmethod
+    def _origin(
+        data: AuditInput, group: NDArray[np.intp], trigger: Trigger, rows: NDArray[np.intp]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """For each of ``rows``: the class it looks like with the trigger taken off, and that
+        class's probability, from a model trained without ``group``. Fixed values are left out
+        (the row's own values under them are gone); an additive pattern is subtracted."""
+        keep = np.ones(len(data.y), dtype=bool)
+        keep[group] = False
+        columns = ~trigger.fixed if trigger.shift is None else np.ones_like(trigger.fixed)
+        if not columns.any():
+            return data.y[rows].copy(), np.zeros(len(rows))
+        model: Any = classifier(data.seed, data.model)
+        model.fit(data.features[keep][:, columns], data.y[keep])
+        bare = data.features[rows] if trigger.shift is None else data.features[rows] - trigger.shift
+        proba = model.predict_proba(bare[:, columns])
+        return (
+            np.asarray(model.classes_[proba.argmax(axis=1)], dtype=np.int64),
+            np.asarray(proba.max(axis=1), dtype=np.float64),
+        )
+
     def run(self, data: AuditInput) -> list[SampleFlag]:
         space = whiten(data.features, data.y, data.seed)
         full: Any = classifier(data.seed, data.model)
@@ -619,13 +640,17 @@ class Separation:
                 )
                 how[second] = "its gap holds the refined pattern"
                 carrying = carrying | second
+            origin, sure = self._origin(data, candidate, trigger, rows)
             header = (
                 f"class {label} holds a group of {len(candidate)} rows sharing "
                 f"{trigger.describe()}; stamped on the other classes it moves "
                 f"{transfer[found[0]][found[1]]:.0%} of their rows to {label} (a trigger)"
             )
-            for row, p, other, hit, via in zip(rows, own, predicted, carrying, how, strict=True):
+            for row, p, other, hit, via, came, certainty in zip(
+                rows, own, predicted, carrying, how, origin, sure, strict=True
+            ):
                 if hit:
+                    taken = int(came) if came != label and certainty >= 0.5 else None
                     flags.append(
                         SampleFlag(
                             int(row),
@@ -633,8 +658,14 @@ class Separation:
                             self.name,
                             round(float(max(1.0 - p, 0.5)), 4),
                             f"{header}; this row carries it ({via}), and a model trained "
-                            f"without the group gives its label p={p:.2f} (it says {other})",
-                            suggested=int(other),
+                            f"without the group gives its label p={p:.2f} (it says {other})"
+                            + (
+                                f"; without the trigger it looks like class {taken} "
+                                f"(p={certainty:.2f})"
+                                if taken is not None
+                                else ""
+                            ),
+                            suggested=taken,
                         )
                     )
         return flags
