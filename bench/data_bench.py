@@ -323,9 +323,15 @@ def misses(r: dict[str, object]) -> list[str]:
     return out
 
 
-def sweep(seeds: list[int], only: list[str] | None) -> int:
-    """Detection scores per family over ``seeds``; 1 when any seed misses a target."""
-    print(f"{'family':32} {'kind':8} {'F1 min':>6} {'F1 med':>6} {'FPR max':>7}  misses")
+def sweep(seeds: list[int], only: list[str] | None, retrain: bool = False) -> int:
+    """Detection scores per family over ``seeds``; 1 when any seed misses a target. With
+    ``retrain``, also the attack success rate and clean accuracy of victims retrained on
+    mlward's repaired dataset, checked against the targets too."""
+    print(
+        f"{'family':32} {'kind':8} {'F1 min':>6} {'F1 med':>6} {'FPR max':>7}"
+        + (f" {'ASR max':>7} {'acc lost max':>12}" if retrain else "")
+        + "  misses"
+    )
     failed = 0
     results: dict[str, list[dict[str, object]]] = {}
     for family, (kind, factory) in SWEEP.items():
@@ -335,23 +341,45 @@ def sweep(seeds: list[int], only: list[str] | None) -> int:
         for seed in seeds:
             scenario = factory(seed)
             report = audit_data(scenario.train)
-            m = sc.measure(scenario, list(report.suspicious_rows), retrain=False)
-            scores.append({"seed": seed, **asdict(m)})
+            if retrain:
+                m = sc.measure(
+                    scenario,
+                    report.suspicious_rows,
+                    seeds=VICTIM_SEEDS,
+                    retrain_on=audit.repaired(scenario.train, report),
+                )
+                checked = row(family, kind, "mlward", m, 0.0, repaired=m)
+                scores.append({"seed": seed, **asdict(m), "misses": misses(checked)})
+            else:
+                m = sc.measure(scenario, report.suspicious_rows, retrain=False)
+                scores.append({"seed": seed, **asdict(m)})
         f1 = [float(str(r["f1"])) for r in scores]
         fpr = [float(str(r["false_positive_rate"])) for r in scores]
         floor = {"backdoor": 0.9, "flips": 0.8}.get(kind)
         missed = [
-            f"s{r['seed']}"
+            f"s{r['seed']}" + (f" ({'; '.join(r['misses'])})" if r.get("misses") else "")  # type: ignore[arg-type]
             for r, score, rate in zip(scores, f1, fpr, strict=True)
-            if (floor is not None and score < floor) or rate > 0.02
+            if (floor is not None and score < floor) or rate > 0.02 or r.get("misses")
         ]
+        extra = ""
+        if retrain:
+            attacks = [
+                float(str(r["attack_success_after"]))
+                for r in scores
+                if r["attack_success_after"] is not None
+            ]
+            lost = [
+                float(str(r["clean_accuracy_baseline"])) - float(str(r["clean_accuracy_after"]))
+                for r in scores
+            ]
+            extra = f" {max(attacks) if attacks else float('nan'):7.3f} {max(lost) * 100:11.1f}p"
         failed += len(missed)
         results[family] = scores
         print(
             f"{family:32} {kind:8} "
             f"{'-' if floor is None else f'{min(f1):.3f}':>6} "
             f"{'-' if floor is None else f'{float(np.median(f1)):.3f}':>6} "
-            f"{max(fpr):7.3f}  {' '.join(missed)}",
+            f"{max(fpr):7.3f}{extra}  {' '.join(missed)}",
             flush=True,
         )
     out = BENCH / "results" / f"data-sweep-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -369,9 +397,14 @@ def main() -> int:
     parser.add_argument(
         "--sweep", nargs="+", type=int, metavar="SEED", help="run the families over these seeds"
     )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="with --sweep: also retrain victims on mlward's repaired dataset (slow)",
+    )
     args = parser.parse_args()
     if args.sweep:
-        return sweep(args.sweep, args.scenarios)
+        return sweep(args.sweep, args.scenarios, args.retrain)
     chosen = dict(MAIN)
     if args.held_out:
         chosen.update(HELD_OUT)

@@ -76,6 +76,10 @@ _MAD_SCALE = 1.4826
 # A second-pass carrier holds most of the refined pattern in its gap (clean rows of the
 # target class hold up to about half of it where the trigger resembles the class).
 _REFINED_ALIGNMENT = 0.7
+# A carrier a model that never saw the group already puts in its class this surely looks like
+# the class's own rows (a trigger that rewrites a flower into the target's look): relabelling
+# it would teach that the class's own look is another class. It is removed, not restored.
+_RESTORE_MAX_OWN = 0.9
 
 
 def whiten(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
@@ -650,7 +654,8 @@ class Separation:
                 rows, own, predicted, carrying, how, origin, sure, strict=True
             ):
                 if hit:
-                    taken = int(came) if came != label and certainty >= 0.5 else None
+                    restorable = came != label and certainty >= 0.5 and p < _RESTORE_MAX_OWN
+                    taken = int(came) if restorable else None
                     flags.append(
                         SampleFlag(
                             int(row),
