@@ -76,10 +76,6 @@ _MAD_SCALE = 1.4826
 # A second-pass carrier holds most of the refined pattern in its gap (clean rows of the
 # target class hold up to about half of it where the trigger resembles the class).
 _REFINED_ALIGNMENT = 0.7
-# A carrier a model that never saw the group already puts in its class this surely looks like
-# the class's own rows (a trigger that rewrites a flower into the target's look): relabelling
-# it would teach that the class's own look is another class. It is removed, not restored.
-_RESTORE_MAX_OWN = 0.9
 
 
 def whiten(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> NDArray[np.float64]:
@@ -645,6 +641,11 @@ class Separation:
                 how[second] = "its gap holds the refined pattern"
                 carrying = carrying | second
             origin, sure = self._origin(data, candidate, trigger, rows)
+            # A trigger that rewrites half the row or more leaves too little to tell where a
+            # row came from, and the stamped row can be the target's own look (iris: three
+            # features at virginica's maxima): relabelled, it would teach that virginica's
+            # look is another class (seed 401: victims lost 5.9 points). Such carriers go.
+            restorable = not trigger.rewrites_half(data.features.shape[1])
             header = (
                 f"class {label} holds a group of {len(candidate)} rows sharing "
                 f"{trigger.describe()}; stamped on the other classes it moves "
@@ -654,8 +655,7 @@ class Separation:
                 rows, own, predicted, carrying, how, origin, sure, strict=True
             ):
                 if hit:
-                    restorable = came != label and certainty >= 0.5 and p < _RESTORE_MAX_OWN
-                    taken = int(came) if restorable else None
+                    taken = int(came) if restorable and came != label and certainty >= 0.5 else None
                     flags.append(
                         SampleFlag(
                             int(row),
