@@ -182,8 +182,9 @@ def repaired(dataset: Dataset, report: DataAuditReport, *, drop_review: bool = F
     Removing the poison only stops a model learning the trigger; where the trigger also pulls
     towards the target by itself (a blob that reads as a 7, a feature's maximum that reads as
     malignant), a retrained model still follows it. Kept under their own class, the carriers
-    teach it to ignore it. Measured on four such held-out backdoors: ASR 0.18-0.30 after
-    filtering, at most 0.021 after repair, clean accuracy unchanged."""
+    teach it to ignore it. Measured on three such held-out backdoors (a 4x4 blob read as a 7,
+    wine, make_classification): ASR 0.18-0.30 after filtering, at most 0.021 after repair,
+    clean accuracy unchanged."""
     restored = dict(report.restored_labels)
     y = dataset.y.copy()
     for row, label in restored.items():
