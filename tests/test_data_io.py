@@ -178,6 +178,16 @@ def test_diff_reports_every_added_removed_changed_and_relabelled_row() -> None:
     assert len(caught) >= 0.9 * len(extra)
     counts = {c: (a, b) for c, a, b in result.class_counts}
     assert counts[str(trigger.target)][1] > counts[str(trigger.target)][0]
+    # The added carriers come with the class each looked like before the trigger; what the
+    # scoped report restores or keeps for review arrived in this version.
+    restored = dict(result.added_audit.restored_labels)
+    arrived = set(result.added) | {n_ for _, n_ in result.changed}
+    arrived |= {n_ for _, n_, _, _ in result.relabelled}
+    assert len(restored) >= 0.9 * len(extra) and set(restored) <= arrived
+    truth = trigger.clean_train.y[extra]
+    right = sum(restored.get(len(keep) + i) == int(t) for i, t in enumerate(truth))
+    assert right >= 0.9 * len(extra)
+    assert set(result.added_audit.review_rows) <= arrived
 
 
 def test_cli_snapshot_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
