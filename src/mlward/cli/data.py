@@ -68,7 +68,8 @@ def _add_data(commands: Any) -> None:
     audit.add_argument(
         "--write-filtered",
         metavar="OUT",
-        help="write the dataset without the suspicious rows (.npz/.csv/.parquet)",
+        help="write the dataset without the rows held as poison (.npz/.csv/.parquet); "
+        "isolated label errors stay, listed for review",
     )
     audit.add_argument(
         "--write-repaired",
