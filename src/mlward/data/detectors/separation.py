@@ -527,8 +527,8 @@ class Separation:
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], bool]:
         """For each of ``rows``: the class it looks like with the trigger taken off, and that
         class's probability, from a model trained without ``group`` (the k-means group and
-        every carrier). Fixed values are left out
-        (the row's own values under them are gone); an additive pattern is subtracted.
+        every carrier). Fixed values are left out (the row's own values under them are gone);
+        an additive pattern is subtracted.
 
         Also whether that is to be trusted: the features a fixed trigger leaves must tell the
         other rows' classes about as well as the whole row does. Iris with three of four
