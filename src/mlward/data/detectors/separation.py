@@ -486,6 +486,24 @@ class Separation:
         return moved
 
     @staticmethod
+    def _kept(data: AuditInput, group: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Every row but ``group``'s."""
+        keep = np.ones(len(data.y), dtype=bool)
+        keep[group] = False
+        return keep
+
+    @staticmethod
+    def _fit_without(
+        data: AuditInput, group: NDArray[np.intp], columns: NDArray[np.bool_] | None = None
+    ) -> Any:
+        """The reference model trained on every row but ``group``'s (on ``columns`` only)."""
+        keep = Separation._kept(data, group)
+        features = data.features[keep] if columns is None else data.features[keep][:, columns]
+        model: Any = classifier(data.seed, data.model)
+        model.fit(features, data.y[keep])
+        return model
+
+    @staticmethod
     def _foreign_share(
         data: AuditInput, group: NDArray[np.intp], columns: NDArray[np.bool_]
     ) -> float:
@@ -497,10 +515,7 @@ class Separation:
         (benign tumours with concavity 0) still look like their class without it."""
         if not columns.any():
             return 0.0
-        keep = np.ones(len(data.y), dtype=bool)
-        keep[group] = False
-        model: Any = classifier(data.seed, data.model)
-        model.fit(data.features[keep][:, columns], data.y[keep])
+        model = Separation._fit_without(data, group, columns)
         placed = model.predict(data.features[group][:, columns])
         return float(np.mean(placed != data.y[group[0]]))
 
@@ -510,10 +525,7 @@ class Separation:
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         """For each of ``rows``: the probability of its label, and the label predicted, by a
         model trained without ``group``."""
-        keep = np.ones(len(data.y), dtype=bool)
-        keep[group] = False
-        model: Any = classifier(data.seed, data.model)
-        model.fit(data.features[keep], data.y[keep])
+        model = Separation._fit_without(data, group)
         proba = model.predict_proba(data.features[rows])
         own = proba[:, list(model.classes_).index(data.y[rows[0]])]
         return (
@@ -536,8 +548,7 @@ class Separation:
         carriers cost victims 5.9 points; petal width alone still tells 97%."""
         from sklearn.model_selection import cross_val_score
 
-        keep = np.ones(len(data.y), dtype=bool)
-        keep[group] = False
+        keep = Separation._kept(data, group)
         columns = ~trigger.fixed if trigger.shift is None else np.ones_like(trigger.fixed)
         if not columns.any():
             return data.y[rows].copy(), np.zeros(len(rows)), False
@@ -552,8 +563,7 @@ class Separation:
                 for features in (data.features[keep][:, columns], data.features[keep])
             )
             reliable = left >= whole - _ORIGIN_SLACK
-        model: Any = classifier(data.seed, data.model)
-        model.fit(data.features[keep][:, columns], data.y[keep])
+        model = Separation._fit_without(data, group, columns)
         bare = data.features[rows] if trigger.shift is None else data.features[rows] - trigger.shift
         proba = model.predict_proba(bare[:, columns])
         return (
