@@ -308,6 +308,17 @@ def test_label_noise_targeted_flips_on_three_classes() -> None:
     assert any("targeted" in f.reason for f in flags)
 
 
+def test_label_noise_suggests_the_class_of_the_pass_that_found_the_row() -> None:
+    # breast_cancer 5%, seed 302: row 127 is found by the second pass (p=0.06 once the first
+    # flips are left out) while the first pass still predicted its own label.
+    scenario = sc.tabular_backdoor("breast_cancer", rate=0.05, seed=302, target=0)
+    flags = [f for f in audit_data(scenario.train).flags if f.detector == "label-noise"]
+    assert any(f.row == 127 for f in flags)
+    for flag in flags:
+        assert flag.suggested is not None and flag.suggested != flag.label
+        assert f"(it says {flag.suggested})" in flag.reason
+
+
 def test_label_noise_second_pass_on_three_classes() -> None:
     # Wine, 12 random flips: the flips left after the first pass drag the few boundaries, so
     # two of them keep p=0.17-0.18 against a bound of 0.167 (F1 0.737 with one pass).

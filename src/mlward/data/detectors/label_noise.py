@@ -161,6 +161,9 @@ class LabelNoise:
         wrong = (own <= bound) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT) & pointed
         # The targeted-flip test below keeps the first pass's probabilities.
         own_first = own
+        predicted = proba.argmax(axis=1)
+        # The reason and suggested label quote the pass that found the row.
+        says = predicted
         if len(data.labels) <= _SECOND_PASS_MAX_CLASSES:
             # Few classes: again with the flips found left out of the training folds. Every
             # flip drags one of the few boundaries towards itself, so the first model still
@@ -184,7 +187,7 @@ class LabelNoise:
             )
             # The reason quotes the probability that found the row.
             own = np.where(first, own, own_again)
-        predicted = proba.argmax(axis=1)
+            says = np.where(first, predicted, again.argmax(axis=1))
         flags = []
         for row in np.flatnonzero(wrong):
             flags.append(
@@ -194,10 +197,10 @@ class LabelNoise:
                     self.name,
                     round(float(1.0 - own[row]), 4),
                     f"labelled {data.y[row]}, but a held-out model gives that label "
-                    f"p={own[row]:.2f} (it says {predicted[row]}) and "
+                    f"p={own[row]:.2f} (it says {says[row]}) and "
                     f"{agreement[row]:.0%} of its {_NEIGHBOURS} nearest neighbours agree "
                     f"({majority[row]:.0%} say {votes[row]})",
-                    suggested=int(predicted[row]),
+                    suggested=int(says[row]),
                 )
             )
         # With two classes there is no other pair to compare a leaning pair against: random
