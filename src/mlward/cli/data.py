@@ -160,21 +160,21 @@ def _write(text: str, output: str | None) -> None:
 
 def _say_written(report: DataAuditReport, args: argparse.Namespace) -> None:
     """One stderr line per dataset written: how many rows, and what stayed in on purpose."""
-    dropped = set(report.suspicious_rows if args.drop_review else report.removed_rows)
     review = (
         f", keeping {len(report.review_rows)} rows listed for review (--drop-review drops them)"
         if report.review_rows and not args.drop_review
         else ""
     )
     if args.write_filtered:
+        dropped = report.left_out(repaired=False, drop_review=args.drop_review)
         sys.stderr.write(
             f"mlward: wrote {report.rows - len(dropped)} rows to {args.write_filtered}{review}\n"
         )
     if args.write_repaired:
-        restored = dict(report.restored_labels)
-        rows = report.rows - len(dropped - set(restored))
+        rows = report.rows - len(report.left_out(repaired=True, drop_review=args.drop_review))
         sys.stderr.write(
-            f"mlward: wrote {rows} rows to {args.write_repaired}, {len(restored)} trigger "
+            f"mlward: wrote {rows} rows to {args.write_repaired}, "
+            f"{len(report.restored_labels)} trigger "
             f"carriers relabelled to the class they look like without the trigger{review}\n"
         )
 

@@ -171,7 +171,7 @@ def filtered(dataset: Dataset, report: DataAuditReport, *, drop_review: bool = F
     """The dataset without the rows the audit holds as poison, order kept; the rows kept for
     review go too with ``drop_review``."""
     keep = np.ones(len(dataset), dtype=bool)
-    keep[list(report.suspicious_rows if drop_review else report.removed_rows)] = False
+    keep[list(report.left_out(repaired=False, drop_review=drop_review))] = False
     return dataset.subset(np.flatnonzero(keep).astype(np.intp))
 
 
@@ -182,15 +182,14 @@ def repaired(dataset: Dataset, report: DataAuditReport, *, drop_review: bool = F
     Removing the poison only stops a model learning the trigger; where the trigger also pulls
     towards the target by itself (a blob that reads as a 7, a feature's maximum that reads as
     malignant), a retrained model still follows it. Kept under their own class, the carriers
-    teach it to ignore it. Measured on three such held-out backdoors (a 4x4 blob read as a 7,
-    wine, make_classification): ASR 0.18-0.30 after filtering, at most 0.021 after repair,
-    clean accuracy unchanged."""
+    teach it to ignore it. Measured on four such held-out backdoors (a 4x4 blob read as a 7,
+    wine, iris, make_classification): ASR 0.18-0.30 after filtering, at most 0.019 after
+    repair, clean accuracy within 0.7 points."""
     restored = dict(report.restored_labels)
     y = dataset.y.copy()
     for row, label in restored.items():
         y[row] = label
     keep = np.ones(len(dataset), dtype=bool)
-    keep[list(report.suspicious_rows if drop_review else report.removed_rows)] = False
-    keep[list(restored)] = True
+    keep[list(report.left_out(repaired=True, drop_review=drop_review))] = False
     relabelled = replace(dataset, y=y)
     return relabelled.subset(np.flatnonzero(keep).astype(np.intp))

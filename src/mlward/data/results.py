@@ -72,6 +72,14 @@ class DataAuditReport:
         review = set(self.review_rows)
         return tuple(r for r in self.suspicious_rows if r not in review)
 
+    def left_out(self, *, repaired: bool, drop_review: bool = False) -> tuple[int, ...]:
+        """The rows a filtered (or, with ``repaired``, a repaired) dataset leaves out, sorted:
+        a repaired one keeps the trigger carriers it relabels."""
+        rows = set(self.suspicious_rows if drop_review else self.removed_rows)
+        if repaired:
+            rows -= {row for row, _ in self.restored_labels}
+        return tuple(sorted(rows))
+
     @property
     def estimated_poison_rate(self) -> float:
         return len(self.suspicious_rows) / self.rows if self.rows else 0.0
