@@ -419,26 +419,24 @@ def main() -> int:
             started = time.perf_counter()
             report = audit_data(scenario.train)
             seconds = time.perf_counter() - started
-            rows.append(
-                row(
-                    name,
-                    kind,
-                    "mlward",
-                    sc.measure(
-                        scenario,
-                        report.suspicious_rows,
-                        seeds=VICTIM_SEEDS,
-                        retrain_on=audit.filtered(scenario.train, report),
-                    ),
-                    seconds,
-                    sc.measure(
-                        scenario,
-                        report.suspicious_rows,
-                        seeds=VICTIM_SEEDS,
-                        retrain_on=audit.repaired(scenario.train, report),
-                    ),
-                )
+            filtered = sc.measure(
+                scenario,
+                report.suspicious_rows,
+                seeds=VICTIM_SEEDS,
+                retrain_on=audit.filtered(scenario.train, report),
             )
+            # Without restored labels the repaired dataset is the filtered one: no retraining.
+            repaired = (
+                sc.measure(
+                    scenario,
+                    report.suspicious_rows,
+                    seeds=VICTIM_SEEDS,
+                    retrain_on=audit.repaired(scenario.train, report),
+                )
+                if report.restored_labels
+                else filtered
+            )
+            rows.append(row(name, kind, "mlward", filtered, seconds, repaired))
             if art is not None:
                 found = run_art(art, scenario, Path(tmp))
                 timing = found.get("seconds", {})
