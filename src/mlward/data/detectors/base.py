@@ -51,24 +51,22 @@ MODELS = ("linear", "kernel")
 # alone costs a linear model a few points more than a kernel one): where a
 # linear model already fits, its calibrated probabilities are what the thresholds assume.
 _KERNEL_GAIN = 0.1
-# Rows the choice is cross-validated on, at most (an RBF SVM costs O(n^2)), and the rows above
-# which the kernel model is not considered at all.
+# Rows the choice is cross-validated on, at most (an RBF SVM costs O(n^2)).
 _CHOICE_ROWS = 1500
-_KERNEL_MAX_ROWS = 20_000
 
 
 def classifier(seed: int, model: str = "linear") -> object:
     """The small reference model every model-based detector trains: fast, calibrated enough.
 
-    ``linear``: logistic regression. ``kernel``: an RBF SVM with Platt-scaled probabilities,
-    for classes a hyperplane cannot separate (a linear model that gets a third of the rows
-    wrong without any poison makes every hard row look mislabelled).
+    ``linear``: logistic regression. ``kernel``: an RBF SVM with Platt-scaled probabilities
+    (approximated on many rows, see ``KernelModel``), for classes a hyperplane cannot
+    separate (a linear model that gets a third of the rows wrong without any poison makes
+    every hard row look mislabelled).
     """
     if model == "kernel":
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.svm import SVC
+        from mlward.data.detectors.kernel import KernelModel
 
-        return CalibratedClassifierCV(SVC(C=1.0, gamma="scale"), cv=3, ensemble=False)
+        return KernelModel(seed)
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(max_iter=1000, C=1.0, random_state=seed)
@@ -77,10 +75,11 @@ def classifier(seed: int, model: str = "linear") -> object:
 def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> str:
     """The reference model family with the better cross-validated accuracy on these rows."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.svm import SVC
 
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min())
-    if len(y) > _KERNEL_MAX_ROWS or smallest < 3:
+    if smallest < 3:
         return "linear"
     rows = np.arange(len(y))
     if len(y) > _CHOICE_ROWS:
@@ -88,8 +87,7 @@ def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int)
     splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     score: dict[str, float] = {}
     for name in MODELS:
-        model: Any = classifier(seed, name)
-        if name == "kernel":
-            model = model.estimator  # accuracy only: skip the calibration folds
+        # Accuracy only: the kernel model's SVM without its calibration folds.
+        model: Any = SVC(C=1.0, gamma="scale") if name == "kernel" else classifier(seed, name)
         score[name] = float(np.mean(cross_val_score(model, features[rows], y[rows], cv=splitter)))
     return "kernel" if score["kernel"] >= score["linear"] + _KERNEL_GAIN else "linear"

@@ -1,0 +1,81 @@
+"""The audit on more rows than the bundled sets have: the kernel reference model is
+approximated on large training sets, and triggers are stamped on a sample of the other rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import make_classification
+from sklearn.pipeline import Pipeline
+
+from mlward.data import audit
+from mlward.data import scenarios as sc
+from mlward.data.dataset import Dataset
+from mlward.data.detectors import kernel, separation
+from mlward.data.detectors.base import choose_model
+from mlward.data.features import standardise
+from mlward.data.results import ClassState
+
+
+def _clusters(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    # Three clusters per class: a hyperplane cannot separate them, a kernel can.
+    x, y = make_classification(
+        n_samples=rows,
+        n_features=10,
+        n_informative=6,
+        n_classes=3,
+        n_clusters_per_class=3,
+        class_sep=2.0,
+        flip_y=0.0,
+        random_state=0,
+    )
+    return standardise(x), y.astype(np.int64)
+
+
+def test_kernel_model_is_exact_on_few_rows_and_approximated_on_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    x, y = _clusters(900)
+    train, held = slice(0, 600), slice(600, None)
+    exact = kernel.KernelModel(0).fit(x[train], y[train])
+    assert isinstance(exact.model_, CalibratedClassifierCV)
+    monkeypatch.setattr(kernel, "_EXACT_KERNEL_ROWS", 300)
+    approximate = kernel.KernelModel(0).fit(x[train], y[train])
+    assert isinstance(approximate.model_, Pipeline)
+    assert list(approximate.classes_) == [0, 1, 2]
+    proba = approximate.predict_proba(x[held])
+    assert proba.shape == (300, 3)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    # The approximation keeps the kernel's accuracy (within a few rows of 300).
+    assert approximate.score(x[held], y[held]) >= exact.score(x[held], y[held]) - 0.03
+
+
+def test_triggers_are_probed_on_a_seeded_sample_of_the_other_rows() -> None:
+    few = np.arange(0, 2 * separation._PROBE_ROWS, 2, dtype=np.intp)[: separation._PROBE_ROWS]
+    assert separation._probes(few, 0) is few
+    many = np.arange(3, 3 + 3 * separation._PROBE_ROWS, 3, dtype=np.intp)
+    probes = separation._probes(many, 0)
+    assert len(probes) == separation._PROBE_ROWS
+    assert np.all(np.diff(probes) > 0)
+    assert np.isin(probes, many).all()
+    assert np.array_equal(probes, separation._probes(many, 0))
+
+
+@pytest.mark.slow
+def test_audit_of_many_rows_finds_a_backdoor_with_the_approximated_model() -> None:
+    """4,000 rows of shifted digits: the kernel model is chosen and approximated, triggers are
+    probed on a sample; every target still holds."""
+    scenario = sc.badnets("digits_shifted", rate=0.05, seed=0)
+    rows = np.arange(4000)
+    data = Dataset(scenario.train.x[rows], scenario.train.y[rows], "shifted", (8, 8))
+    assert choose_model(standardise(data.x), data.y, 0) == "kernel"
+    report = audit.audit(data)
+    flagged = np.zeros(len(rows), dtype=bool)
+    flagged[list(report.suspicious_rows)] = True
+    poisoned = scenario.poisoned[rows]
+    f1 = 2 * int((flagged & poisoned).sum()) / int(flagged.sum() + poisoned.sum())
+    assert f1 >= 0.9
+    assert (flagged & ~poisoned).sum() / (~poisoned).sum() <= 0.02
+    verdicts = {c.label: c.state for c in report.classes}
+    assert verdicts[scenario.target] is ClassState.POISONED
