@@ -79,7 +79,7 @@ MAIN: dict[str, tuple[str, Callable[[], sc.Scenario]]] = {
     "clean-breast_cancer": ("clean", lambda: sc.clean("breast_cancer")),
 }
 # More rows than the bundled sets: digits and their one-pixel shifts, 11,321 training rows (the
-# reference model is approximated above 2,000 and triggers are probed on a sample of rows).
+# reference model is approximated above 3,000 and triggers are probed on a sample of rows).
 LARGE: dict[str, tuple[str, Callable[[], sc.Scenario]]] = {
     "large-badnets-5%": ("backdoor", lambda: sc.badnets("digits_shifted", rate=0.05)),
     "large-random-flips-10%": ("flips", lambda: sc.random_flips("digits_shifted", rate=0.10)),

@@ -79,3 +79,11 @@ def test_audit_of_many_rows_finds_a_backdoor_with_the_approximated_model() -> No
     assert (flagged & ~poisoned).sum() / (~poisoned).sum() <= 0.02
     verdicts = {c.label: c.state for c in report.classes}
     assert verdicts[scenario.target] is ClassState.POISONED
+
+
+def test_the_audit_draws_rows_from_its_own_stream_not_the_data_makers() -> None:
+    """The flips were picked with ``default_rng(0)``; the model choice's sample (seed 0) must
+    not draw those same rows first (it did: 1,132 of its 1,500 rows were flipped, and the
+    linear model won at 13% accuracy)."""
+    scenario = sc.random_flips("digits_shifted", rate=0.1, seed=0)
+    assert choose_model(standardise(scenario.train.x), scenario.train.y, 0) == "kernel"

@@ -55,6 +55,18 @@ _KERNEL_GAIN = 0.1
 _CHOICE_ROWS = 1500
 
 
+# Mixed into the seed of every sample the audit draws (see ``sampler``).
+_OWN_STREAM = 0x6D6C77
+
+
+def sampler(seed: int) -> np.random.Generator:
+    """The audit's random stream for drawing rows: seeded, but not ``default_rng(seed)``,
+    which whoever made the data may have used to pick rows; the same seed then draws the same
+    rows in the same order. Measured: 10% of 11,321 rows flipped with ``default_rng(0)``, and
+    the model choice's 1,500-row sample (seed 0) held every flipped row, 1,132 of its 1,500."""
+    return np.random.default_rng([seed, _OWN_STREAM])
+
+
 def classifier(seed: int, model: str = "linear") -> object:
     """The small reference model every model-based detector trains: fast, calibrated enough.
 
@@ -83,7 +95,7 @@ def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int)
         return "linear"
     rows = np.arange(len(y))
     if len(y) > _CHOICE_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, _CHOICE_ROWS, replace=False))
+        rows = np.sort(sampler(seed).choice(rows, _CHOICE_ROWS, replace=False))
     splitter = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
     score: dict[str, float] = {}
     for name in MODELS:

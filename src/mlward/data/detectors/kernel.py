@@ -16,8 +16,10 @@ from sklearn.svm import SVC
 
 # Above this many training rows the kernel model is approximated (Nystroem features under a
 # logistic regression, linear in the rows): an exact SVM with Platt scaling took 75 s of a
-# 5,000-row audit and 3 minutes of a 10,000-row one, and grows with the square.
-_EXACT_KERNEL_ROWS = 2000
+# 5,000-row audit and 3 minutes of a 10,000-row one, and grows with the square. Not lower: on
+# 3,000 shifted digits with a BadNets trigger, approximating from 2,000 rows took F1 from 0.95
+# to 0.88.
+_EXACT_KERNEL_ROWS = 3000
 _KERNEL_COMPONENTS = 600
 
 

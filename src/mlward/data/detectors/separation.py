@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlward.data.detectors.base import AuditInput, classifier
+from mlward.data.detectors.base import AuditInput, classifier, sampler
 from mlward.data.results import SampleFlag
 
 # Groups smaller than this share of a class are outliers, not a population (the outlier
@@ -190,7 +190,7 @@ def _probes(others: NDArray[np.intp], seed: int) -> NDArray[np.intp]:
     or a seeded sample of ``_PROBE_ROWS`` on large data."""
     if len(others) <= _PROBE_ROWS:
         return others
-    chosen = np.random.default_rng(seed).choice(others, _PROBE_ROWS, replace=False)
+    chosen = sampler(seed).choice(others, _PROBE_ROWS, replace=False)
     return np.sort(chosen).astype(np.intp)
 
 
