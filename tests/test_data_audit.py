@@ -105,34 +105,6 @@ def test_filter_removes_every_flip_of_a_noisy_class() -> None:
 
 
 @pytest.mark.slow
-def test_repaired_data_leaves_out_the_doubtful_labels_of_flipped_data() -> None:
-    """Wine, 10% random flips, seed 400: the flips the detector misses sit on the boundary and
-    cost retrained victims 5.6 points; without the rows a model trained on the rest still
-    doubts (and with no isolated rows kept for review in a flipped dataset), none."""
-    scenario = sc.random_flips("wine", rate=0.1, seed=400)
-    report = audit_data(scenario.train)
-    doubtful = set(report.doubtful_rows)
-    assert doubtful and not doubtful & set(report.suspicious_rows)
-    assert report.review_rows == ()
-    # Not poison: the filtered dataset keeps them, the repaired one leaves them out.
-    assert all(not f.counts_as_poison for f in report.flags if f.row in doubtful)
-    assert doubtful <= set(report.left_out(repaired=True))
-    assert not doubtful & set(report.left_out(repaired=False))
-    repaired = audit_module.repaired(scenario.train, report)
-    assert len(repaired) == len(scenario.train) - len(report.left_out(repaired=True))
-    measured = sc.measure(scenario, report.suspicious_rows, seeds=(0, 1, 2), retrain_on=repaired)
-    assert measured.clean_accuracy_baseline - measured.clean_accuracy_after <= 0.01
-
-
-def test_clean_data_has_no_doubtful_labels() -> None:
-    # Clean breast_cancer, seed 401: four malignant rows look benign, over the class's noise
-    # floor but far from attack scale; no boundary rows are taken out on top of them.
-    report = audit_data(sc.clean("breast_cancer", seed=401).train)
-    assert report.suspicious_rows
-    assert report.doubtful_rows == ()
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "factory",
     [

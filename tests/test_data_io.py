@@ -92,7 +92,6 @@ def test_cli_audit_json_lists_flagged_rows_in_input_order(
     assert poisoned_classes == [poisoned.target]
     assert report["removed_rows"] == [r for r in rows if r not in report["review_rows"]]
     assert all(samples[r]["review"] for r in report["review_rows"])
-    assert all(samples[r]["doubtful"] for r in report["doubtful_rows"])
     kept = np.load(out)
     assert len(kept["y"]) == len(poisoned.train) - len(report["removed_rows"])
 

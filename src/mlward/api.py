@@ -439,8 +439,7 @@ def audit_data(
     without the rows held as poison; the isolated label errors in ``report.review_rows`` stay
     in it unless ``drop_review``. ``write_repaired`` writes the filtered dataset with the
     trigger carriers put back under the class they look like without the trigger
-    (``report.restored_labels``), which also unlearns a trigger's natural pull, and without
-    the doubtful labels of noisy classes (``report.doubtful_rows``).
+    (``report.restored_labels``), which also unlearns a trigger's natural pull.
     """
     import numpy as np
 
@@ -551,7 +550,6 @@ def diff_data(
         suspicious_rows=rows,
         review_rows=tuple(r for r in report.review_rows if r in arrived),
         restored_labels=tuple(p for p in report.restored_labels if p[0] in arrived),
-        doubtful_rows=tuple(r for r in report.doubtful_rows if r in arrived),
         classes=audit_module.class_verdicts(after, list(flags), set(rows)),
         rows=len(arrived),
     )

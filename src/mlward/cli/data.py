@@ -75,8 +75,7 @@ def _add_data(commands: Any) -> None:
         "--write-repaired",
         metavar="OUT",
         help="write the filtered dataset with trigger carriers kept under the class they look "
-        "like without the trigger (a model retrained on it learns to ignore the trigger) and "
-        "without the doubtful labels of a dataset whose labels are flipped at attack scale",
+        "like without the trigger: a model retrained on it learns to ignore the trigger",
     )
     audit.add_argument(
         "--drop-review",
@@ -176,8 +175,7 @@ def _say_written(report: DataAuditReport, args: argparse.Namespace) -> None:
         sys.stderr.write(
             f"mlward: wrote {rows} rows to {args.write_repaired}, "
             f"{len(report.restored_labels)} trigger "
-            f"carriers relabelled to the class they look like without the trigger, "
-            f"{len(report.doubtful_rows)} doubtful labels left out{review}\n"
+            f"carriers relabelled to the class they look like without the trigger{review}\n"
         )
 
 

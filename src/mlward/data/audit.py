@@ -13,7 +13,6 @@ from numpy.typing import NDArray
 from mlward.data.dataset import Dataset
 from mlward.data.detectors import AuditInput, Detector, all_detectors
 from mlward.data.detectors.base import choose_model
-from mlward.data.detectors.label_noise import doubtful
 from mlward.data.features import standardise
 from mlward.data.results import (
     ClassState,
@@ -30,21 +29,8 @@ _TARGETED_SHARE = 0.1
 _TARGETED_SOURCE_SHARE = 0.7
 
 
-# The doubtful-label pass (see ``doubtful``) runs where the label-noise detector holds this
-# share of all rows or more: random flips at 10% leave 7-10% flagged, natural label errors
-# 0.5-1.3% (clean breast_cancer seed 401, where the pass would cost victims 0.6 points more).
-_DOUBT_DATASET_SHARE = 0.05
-
-
 def _above_noise_floor(flagged: int, rows: int) -> bool:
     return flagged >= max(2, _NOISY_SHARE * rows)
-
-
-def flipped_at_scale(dataset: Dataset, flags: list[SampleFlag], poison: set[int]) -> bool:
-    """Whether the label-noise detector finds wrong labels in so many rows that they are an
-    attack (random flips touch every class), not natural label errors."""
-    flagged = {f.row for f in flags if f.detector == "label-noise" and f.row in poison}
-    return len(flagged) >= _DOUBT_DATASET_SHARE * len(dataset)
 
 
 def review_rows(dataset: Dataset, flags: list[SampleFlag], poison: set[int]) -> tuple[int, ...]:
@@ -54,11 +40,7 @@ def review_rows(dataset: Dataset, flags: list[SampleFlag], poison: set[int]) -> 
     Measured: clean wine (seed 101) loses 3.1 points of accuracy without its one boundary row,
     and removing two such rows from breast_cancer triples a tabular trigger's natural success
     on retrained victims, while an attack that flips labels leaves a tenth of a class or more.
-    None are kept where labels are flipped at attack scale (``flipped_at_scale``).
     """
-    if flipped_at_scale(dataset, flags, poison):
-        # Labels flipped at attack scale: a class with few caught still has its share missed.
-        return ()
     evidence: dict[int, set[str]] = defaultdict(set)
     for flag in flags:
         if flag.row in poison and flag.counts_as_poison:
@@ -161,15 +143,6 @@ def audit(
     # Spectral signatures and activation clustering are reported as supporting evidence only:
     # measured on clean digits, even rows both single out are mostly natural sub-styles.
     poison = {f.row for f in flags if f.counts_as_poison}
-    verdicts = class_verdicts(dataset, flags, poison)
-    doubted: list[SampleFlag] = []
-    if flipped_at_scale(dataset, flags, poison):
-        if progress is not None:
-            progress("doubtful-label")
-        begun = time.perf_counter()
-        doubted = doubtful(space, dataset.y, seed, data.model, poison)
-        runs.append(DetectorRun("doubtful-label", len(doubted), time.perf_counter() - begun))
-        flags.extend(doubted)
     flags.sort(key=lambda f: (f.row, f.detector))
     return DataAuditReport(
         source=dataset.source,
@@ -178,7 +151,7 @@ def audit(
         feature_source=feature_source,
         flags=tuple(flags),
         suspicious_rows=tuple(sorted(poison)),
-        classes=verdicts,
+        classes=class_verdicts(dataset, flags, poison),
         detectors=tuple(runs),
         seconds=time.perf_counter() - started,
         review_rows=review_rows(dataset, flags, poison),
@@ -191,7 +164,6 @@ def audit(
                 }
             )
         ),
-        doubtful_rows=tuple(sorted(f.row for f in doubted)),
     )
 
 
@@ -212,10 +184,7 @@ def repaired(dataset: Dataset, report: DataAuditReport, *, drop_review: bool = F
     malignant), a retrained model still follows it. Kept under their own class, the carriers
     teach it to ignore it. Measured on four such held-out backdoors (a 4x4 blob read as a 7,
     wine, iris, make_classification): ASR 0.18-0.30 after filtering, at most 0.019 after
-    repair, clean accuracy within 0.7 points.
-
-    The rows of noisy classes that a model trained without the suspicious rows still doubts
-    (``report.doubtful_rows``: likely flips the detector missed) are left out too."""
+    repair, clean accuracy within 0.7 points."""
     restored = dict(report.restored_labels)
     y = dataset.y.copy()
     for row, label in restored.items():

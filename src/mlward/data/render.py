@@ -18,7 +18,6 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
         )
     poison = set(report.suspicious_rows)
     review = set(report.review_rows)
-    doubtful = set(report.doubtful_rows)
     restored = dict(report.restored_labels)
     samples = [
         {
@@ -32,8 +31,6 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
             "review": row in review,
             # The class a trigger carrier looks like without the trigger (repaired datasets).
             "restored_label": restored.get(row),
-            # Not poison, but left out of a repaired dataset: a likely missed flip.
-            "doubtful": row in doubtful,
             "evidence": by_row[row],
         }
         for row in sorted(by_row)
@@ -49,7 +46,6 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
         "removed_rows": list(report.removed_rows),
         "review_rows": list(report.review_rows),
         "restored_labels": [{"row": r, "label": label} for r, label in report.restored_labels],
-        "doubtful_rows": list(report.doubtful_rows),
         "samples": samples,
         "classes": [{**asdict(c), "state": c.state.value} for c in report.classes],
         "detectors": [asdict(d) for d in report.detectors],
@@ -98,17 +94,7 @@ def render_audit_text(report: DataAuditReport, limit: int = 50) -> str:
                 f"  trigger carriers that look like another class without the trigger: "
                 f"{len(report.restored_labels)} (--write-repaired keeps them under that class)"
             )
-    if report.doubtful_rows:
-        lines += [
-            "",
-            f"doubtful labels: labels are flipped at attack scale, and a model trained without "
-            f"the suspicious rows still doubts {len(report.doubtful_rows)} more rows, likely "
-            "missed flips; not counted as poison, left out by --write-repaired:",
-            "  "
-            + ", ".join(str(r) for r in report.doubtful_rows[:limit])
-            + (" ..." if len(report.doubtful_rows) > limit else ""),
-        ]
-    other = [f for f in report.flags if not f.counts_as_poison and f.detector != "doubtful-label"]
+    other = [f for f in report.flags if not f.counts_as_poison]
     if other:
         lines += [
             "",

@@ -65,10 +65,6 @@ class DataAuditReport:
     # dataset keeps them under that label, so a model retrained on it learns to ignore the
     # trigger instead of only not learning it.
     restored_labels: tuple[tuple[int, int], ...] = ()
-    # Where labels are flipped at attack scale: rows whose label a model trained without the
-    # suspicious rows still doubts. Not counted as poison, but left out of a repaired dataset
-    # (likely missed flips).
-    doubtful_rows: tuple[int, ...] = ()
 
     @property
     def removed_rows(self) -> tuple[int, ...]:
@@ -78,12 +74,10 @@ class DataAuditReport:
 
     def left_out(self, *, repaired: bool, drop_review: bool = False) -> tuple[int, ...]:
         """The rows a filtered (or, with ``repaired``, a repaired) dataset leaves out, sorted:
-        a repaired one keeps the trigger carriers it relabels and leaves out the doubtful rows
-        too."""
+        a repaired one keeps the trigger carriers it relabels."""
         rows = set(self.suspicious_rows if drop_review else self.removed_rows)
         if repaired:
             rows -= {row for row, _ in self.restored_labels}
-            rows |= set(self.doubtful_rows)
         return tuple(sorted(rows))
 
     @property

@@ -40,7 +40,6 @@ from mlward.storage.blobs import Blob, BlobFile, BytesBlob, FileBlob, SliceBlob
 if TYPE_CHECKING:
     from mlward.scanning import format_checks
 
-
 class _LazyFormatChecks:
     """format_checks, imported on first use: ONNX, TensorFlow, GGUF and Keras checks are rare
     in a scan of pickles, and importing them is a large part of start-up time."""

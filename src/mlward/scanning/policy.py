@@ -277,3 +277,4 @@ def _walks_dunders(module: str, name: str) -> bool:
     # no producer ever pickles by reference.
     segments = [*module.split("."), *name.split(".")]
     return any(s.startswith("__") and s.endswith("__") and s not in _DUNDER_SAFE for s in segments)
+

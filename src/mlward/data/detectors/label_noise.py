@@ -60,14 +60,6 @@ _PAIR_INSIDE_SOURCE = 0.75
 # down, while such a count is no natural confusion.
 _PAIR_INSIDE_CROWDED = 0.65
 _PAIR_RATIO = 4.0
-# Where labels are flipped at attack scale, a row that a model trained without the suspicious
-# rows still doubts (its own label under this probability, and under this share of its
-# neighbours agreeing) is left out of the repaired dataset. Measured on random flips at 10%
-# (breast_cancer, wine, iris, digits), the flips the detector misses sit on the boundary: seeds
-# 400-404 lost 1.8 points of victim accuracy on average (up to 7.5), 0.8 with these rows left
-# out too (up to 4.4); on seeds 500-504, measured after, 0.05 and 0.3 (wine pays for it).
-_DOUBT_OWN = 0.5
-_DOUBT_AGREEMENT = 0.5
 
 
 def cross_validated_proba(
@@ -94,45 +86,6 @@ def cross_validated_proba(
         model.fit(features[train], y[train])
         proba[np.ix_(held, model.classes_)] = model.predict_proba(features[held])
     return proba
-
-
-def doubtful(
-    features: NDArray[np.float64],
-    y: NDArray[np.int64],
-    seed: int,
-    kind: str,
-    suspicious: set[int],
-) -> list[SampleFlag]:
-    """Rows, not already ``suspicious``, whose label a model trained without the suspicious
-    rows doubts and most of whose neighbours do not carry. Not evidence of poison by
-    themselves (clean data has such boundary rows too: clean wine loses 3.1 points without its
-    one); asked for only where labels are flipped at attack scale, where they are more likely
-    flips the detector missed."""
-    candidates = np.ones(len(y), dtype=bool)
-    candidates[sorted(suspicious)] = False
-    if not candidates.any():
-        return []
-    exclude = np.zeros(len(y), dtype=bool)
-    exclude[sorted(suspicious)] = True
-    proba = cross_validated_proba(features, y, seed, kind=kind, exclude=exclude)
-    own = proba[np.arange(len(y)), y]
-    agreement, _, _ = neighbour_agreement(features, y)
-    doubted = candidates & (own < _DOUBT_OWN) & (agreement < _DOUBT_AGREEMENT)
-    return [
-        SampleFlag(
-            int(row),
-            int(y[row]),
-            "doubtful-label",
-            round(float(1.0 - own[row]), 4),
-            "labels are flipped at attack scale here, and a held-out model trained without the "
-            f"suspicious rows gives this row's label p={own[row]:.2f} (it says "
-            f"{proba[row].argmax()}) and {agreement[row]:.0%} of its {_NEIGHBOURS} nearest "
-            "neighbours agree; left out of a repaired dataset",
-            counts_as_poison=False,
-            suggested=int(proba[row].argmax()),
-        )
-        for row in np.flatnonzero(doubted)
-    ]
 
 
 def neighbour_agreement(
