@@ -434,22 +434,19 @@ def main() -> int:
             started = time.perf_counter()
             report = audit_data(scenario.train)
             seconds = time.perf_counter() - started
+            kept = audit.filtered(scenario.train, report)
+            fixed = audit.repaired(scenario.train, report)
             filtered = sc.measure(
-                scenario,
-                report.suspicious_rows,
-                seeds=VICTIM_SEEDS,
-                retrain_on=audit.filtered(scenario.train, report),
+                scenario, report.suspicious_rows, seeds=VICTIM_SEEDS, retrain_on=kept
             )
-            # Without restored labels the repaired dataset is the filtered one: no retraining.
+            # The same rows and labels (nothing restored): the same victims, no retraining.
+            same = np.array_equal(kept.x, fixed.x) and np.array_equal(kept.y, fixed.y)
             repaired = (
-                sc.measure(
-                    scenario,
-                    report.suspicious_rows,
-                    seeds=VICTIM_SEEDS,
-                    retrain_on=audit.repaired(scenario.train, report),
+                filtered
+                if same
+                else sc.measure(
+                    scenario, report.suspicious_rows, seeds=VICTIM_SEEDS, retrain_on=fixed
                 )
-                if report.restored_labels
-                else filtered
             )
             rows.append(row(name, kind, "mlward", filtered, seconds, repaired))
             if art is not None:

@@ -87,7 +87,8 @@ def classifier(seed: int, model: str = "linear") -> object:
 def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> str:
     """The reference model family with the better cross-validated accuracy on these rows."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.svm import SVC
+
+    from mlward.data.detectors.kernel import exact_svm
 
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min())
@@ -100,6 +101,6 @@ def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int)
     score: dict[str, float] = {}
     for name in MODELS:
         # Accuracy only: the kernel model's SVM without its calibration folds.
-        model: Any = SVC(C=1.0, gamma="scale") if name == "kernel" else classifier(seed, name)
+        model: Any = exact_svm() if name == "kernel" else classifier(seed, name)
         score[name] = float(np.mean(cross_val_score(model, features[rows], y[rows], cv=splitter)))
     return "kernel" if score["kernel"] >= score["linear"] + _KERNEL_GAIN else "linear"

@@ -23,6 +23,11 @@ _EXACT_KERNEL_ROWS = 3000
 _KERNEL_COMPONENTS = 600
 
 
+def exact_svm() -> SVC:
+    """The RBF SVM the kernel model is, without its probabilities."""
+    return SVC(C=1.0, gamma="scale")
+
+
 class KernelModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """An RBF-kernel classifier with class probabilities, for classes a hyperplane cannot
     separate: an exact SVM (Platt-scaled) on up to ``_EXACT_KERNEL_ROWS`` training rows,
@@ -34,7 +39,7 @@ class KernelModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def fit(self, x: NDArray[np.float64], y: NDArray[np.int64]) -> KernelModel:
         model: Any
         if len(y) <= _EXACT_KERNEL_ROWS:
-            model = CalibratedClassifierCV(SVC(C=1.0, gamma="scale"), cv=3, ensemble=False)
+            model = CalibratedClassifierCV(exact_svm(), cv=3, ensemble=False)
         else:
             # SVC's gamma="scale", computed the same way.
             spread = float(np.var(x)) or 1.0
