@@ -238,8 +238,8 @@ def test_reference_model_is_kernel_only_where_linear_fails() -> None:
     # a third wrong, an RBF SVM about a tenth; digits are close to linearly separable.
     synthetic = sc.clean("synthetic", seed=0).train
     digits = sc.clean("digits", seed=0).train
-    assert choose_model(standardise(synthetic.x), synthetic.y, 0) == "kernel"
-    assert choose_model(standardise(digits.x), digits.y, 0) == "linear"
+    assert choose_model(standardise(synthetic.x), synthetic.y, 0).family == "kernel"
+    assert choose_model(standardise(digits.x), digits.y, 0).family == "linear"
 
 
 @pytest.mark.slow

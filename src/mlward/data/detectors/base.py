@@ -11,6 +11,15 @@ from numpy.typing import NDArray
 from mlward.data.results import SampleFlag
 
 
+@dataclass(frozen=True)
+class ReferenceModel:
+    """The reference model every model-based detector trains (see ``choose_model``): its
+    family, ``linear`` or ``kernel``, and the approximated kernel model's C."""
+
+    family: str = "linear"
+    strength: float = 1.0
+
+
 @dataclass(frozen=True, eq=False)
 class AuditInput:
     """What detectors see: raw rows, labels, the feature space to work in, optional test rows."""
@@ -22,8 +31,8 @@ class AuditInput:
     test_x: NDArray[np.float64] | None = None
     # Rows an earlier detector already holds as poison: later ones leave them out of models.
     suspected: frozenset[int] = field(default_factory=frozenset)
-    # The reference model family every model-based detector trains (see ``choose_model``).
-    model: str = "linear"
+    # The reference model every model-based detector trains (see ``choose_model``).
+    model: ReferenceModel = field(default_factory=ReferenceModel)
 
     @property
     def labels(self) -> NDArray[np.int64]:
@@ -67,7 +76,7 @@ def sampler(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, _OWN_STREAM])
 
 
-def classifier(seed: int, model: str = "linear") -> object:
+def classifier(seed: int, model: ReferenceModel | None = None) -> object:
     """The small reference model every model-based detector trains: fast, calibrated enough.
 
     ``linear``: logistic regression. ``kernel``: an RBF SVM with Platt-scaled probabilities
@@ -75,25 +84,25 @@ def classifier(seed: int, model: str = "linear") -> object:
     separate (a linear model that gets a third of the rows wrong without any poison makes
     every hard row look mislabelled).
     """
-    if model == "kernel":
+    if model is not None and model.family == "kernel":
         from mlward.data.detectors.kernel import KernelModel
 
-        return KernelModel(seed)
+        return KernelModel(seed, model.strength)
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(max_iter=1000, C=1.0, random_state=seed)
 
 
-def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> str:
+def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> ReferenceModel:
     """The reference model family with the better cross-validated accuracy on these rows."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    from mlward.data.detectors.kernel import exact_svm
+    from mlward.data.detectors.kernel import choose_strength, exact_svm
 
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min())
     if smallest < 3:
-        return "linear"
+        return ReferenceModel()
     rows = np.arange(len(y))
     if len(y) > _CHOICE_ROWS:
         rows = np.sort(sampler(seed).choice(rows, _CHOICE_ROWS, replace=False))
@@ -101,6 +110,8 @@ def choose_model(features: NDArray[np.float64], y: NDArray[np.int64], seed: int)
     score: dict[str, float] = {}
     for name in MODELS:
         # Accuracy only: the kernel model's SVM without its calibration folds.
-        model: Any = exact_svm() if name == "kernel" else classifier(seed, name)
+        model: Any = exact_svm() if name == "kernel" else classifier(seed)
         score[name] = float(np.mean(cross_val_score(model, features[rows], y[rows], cv=splitter)))
-    return "kernel" if score["kernel"] >= score["linear"] + _KERNEL_GAIN else "linear"
+    if score["kernel"] < score["linear"] + _KERNEL_GAIN:
+        return ReferenceModel()
+    return ReferenceModel("kernel", choose_strength(features, y, seed))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlward.data.detectors.base import AuditInput, classifier
+from mlward.data.detectors.base import AuditInput, ReferenceModel, classifier
 from mlward.data.results import SampleFlag
 
 # Probability a held-out model must give the row's own label, at most, to count as disagreeing.
@@ -67,7 +67,7 @@ def cross_validated_proba(
     y: NDArray[np.int64],
     seed: int,
     folds: int = 5,
-    kind: str = "linear",
+    kind: ReferenceModel | None = None,
     exclude: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Out-of-fold class probabilities, one column per label 0..max(y); rows in ``exclude``
