@@ -58,6 +58,8 @@ def choose_strength(x: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> 
         return 1.0
     rows = sampler(seed).permutation(len(y))[:_STRENGTH_ROWS]
     fit, held = rows[: len(rows) * 3 // 4], rows[len(rows) * 3 // 4 :]
+    if len(np.unique(y[fit])) < 2:  # a class too rare to be drawn: nothing to compare on
+        return 1.0
     best, best_accuracy = _STRENGTHS[0], -1.0
     for strength in _STRENGTHS:
         model = _approximation(x[fit], seed, strength).fit(x[fit], y[fit])
