@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +16,7 @@ class ReferenceModel:
     """The reference model every model-based detector trains (see ``choose_model``): its
     family, ``linear`` or ``kernel``, and the approximated kernel model's C."""
 
-    family: str = "linear"
+    family: Literal["linear", "kernel"] = "linear"
     strength: float = 1.0
 
 

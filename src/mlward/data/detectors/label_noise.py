@@ -74,7 +74,7 @@ def cross_validated_proba(
     y: NDArray[np.int64],
     seed: int,
     folds: int = 5,
-    kind: ReferenceModel | None = None,
+    reference: ReferenceModel | None = None,
     exclude: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Out-of-fold class probabilities, one column per label 0..max(y); rows in ``exclude``
@@ -89,7 +89,7 @@ def cross_validated_proba(
     )
     for folds_train, held in splitter.split(features, y):
         train = folds_train if exclude is None else folds_train[~exclude[folds_train]]
-        model: Any = classifier(seed, kind)
+        model: Any = classifier(seed, reference)
         model.fit(features[train], y[train])
         proba[np.ix_(held, model.classes_)] = model.predict_proba(features[held])
     return proba
@@ -162,7 +162,7 @@ class LabelNoise:
         agreement, votes, majority = neighbour_agreement(data.features, data.y)
         bound = max(_MAX_OWN_PROBABILITY, _CHANCE_SHARE / len(data.labels))
         rows = np.arange(len(data.y))
-        proba = cross_validated_proba(data.features, data.y, data.seed, kind=data.model)
+        proba = cross_validated_proba(data.features, data.y, data.seed, reference=data.model)
         own = proba[rows, data.y]
         pointed = ((agreement == 0.0) & (majority >= _NO_AGREEMENT_MAJORITY)) | (
             majority >= _CLEAR_MAJORITY
@@ -183,7 +183,7 @@ class LabelNoise:
             # as flipped ones.
             first = wrong.copy()
             again = cross_validated_proba(
-                data.features, data.y, data.seed, kind=data.model, exclude=wrong
+                data.features, data.y, data.seed, reference=data.model, exclude=wrong
             )
             # A row the first pass let through needs one neighbour in ten agreeing, at most,
             # or three when the model is sure (p <= 0.1) its label is wrong: stronger evidence
