@@ -13,7 +13,7 @@ from mlward.data import audit
 from mlward.data import scenarios as sc
 from mlward.data.dataset import Dataset
 from mlward.data.detectors import kernel, separation
-from mlward.data.detectors.base import choose_model
+from mlward.data.detectors.base import ReferenceModel, choose_model, classifier
 from mlward.data.features import standardise
 from mlward.data.results import ClassState
 
@@ -63,6 +63,9 @@ def test_the_approximated_model_is_regularised_as_the_data_needs() -> None:
     chosen = kernel.KernelModel(0, strength).fit(x[fit], y[fit]).score(x[held], y[held])
     plain = kernel.KernelModel(0, 1.0).fit(x[fit], y[fit]).score(x[held], y[held])
     assert chosen > plain
+    # ...and the detectors' models are built with it.
+    built = classifier(0, ReferenceModel("kernel", strength))
+    assert isinstance(built, kernel.KernelModel) and built.strength == strength
 
 
 def test_triggers_are_probed_on_a_seeded_sample_of_the_other_rows() -> None:

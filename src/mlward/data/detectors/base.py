@@ -79,8 +79,9 @@ def sampler(seed: int) -> np.random.Generator:
 def classifier(seed: int, model: ReferenceModel | None = None) -> object:
     """The small reference model every model-based detector trains: fast, calibrated enough.
 
-    ``linear``: logistic regression. ``kernel``: an RBF SVM with Platt-scaled probabilities
-    (approximated on many rows, see ``KernelModel``), for classes a hyperplane cannot
+    ``linear`` (also for ``None``): logistic regression. ``kernel``: an RBF SVM with
+    Platt-scaled probabilities (approximated on many rows with the reference model's C, see
+    ``KernelModel``), for classes a hyperplane cannot
     separate (a linear model that gets a third of the rows wrong without any poison makes
     every hard row look mislabelled).
     """
