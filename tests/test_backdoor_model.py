@@ -12,6 +12,7 @@ import pytest
 from mlward.api import backdoor_scan
 from mlward.cli.main import main
 from mlward.data import scenarios as sc
+from mlward.data.backdoor_model import scan
 from mlward.data.features import model_input
 from mlward.data.screening import MahalanobisScreen, Strip
 
@@ -192,3 +193,30 @@ def test_tabular_model_backdoor_named_and_clean_twin_not() -> None:
     assert backdoor_scan(_mlp(poisoned), poisoned.test).suspected == (5,)
     clean = sc.clean("digits_tabular")
     assert not backdoor_scan(_mlp(clean), clean.test).backdoored
+
+
+def test_tabular_trigger_stays_in_each_features_range() -> None:
+    # breast_cancer's features run from about 0.001 to 4,000. On one range for all of them, a
+    # mask of 0.02 pushed the small features hundreds of spreads out of the data, "sent" the
+    # sample to a class, and the PNG showed that as the trigger.
+    clean = sc.clean("breast_cancer")
+    x = clean.train.x
+    torch.manual_seed(0)
+    mean = torch.as_tensor(x.mean(axis=0), dtype=torch.float32)
+    spread = torch.as_tensor(x.std(axis=0), dtype=torch.float32)
+
+    class Standardised(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(x.shape[1], 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)
+            )
+
+        def forward(self, rows: Any) -> Any:
+            return self.net((rows - mean) / spread)
+
+    result = scan(_fit(Standardised(), clean, 100), clean.test, twin=False, steps=30)
+    low, high = clean.test.x.min(axis=0), clean.test.x.max(axis=0)
+    for trigger in result.classes:
+        assert np.all(trigger.pattern >= low - 1e-3 * (high - low)), trigger.label
+        assert np.all(trigger.pattern <= high + 1e-3 * (high - low)), trigger.label

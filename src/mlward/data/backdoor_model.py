@@ -255,8 +255,16 @@ def _scan(
     inputs = everything[torch.as_tensor(pick)]
     # Images: one mask value per pixel, shared by the channels; tabular: one per feature.
     mask_shape = (1, *inputs.shape[2:]) if inputs.ndim == 4 else tuple(inputs.shape[1:])
-    low = inputs.min(dim=0).values.min()
-    high = inputs.max(dim=0).values.max()
+    if inputs.ndim == 4:
+        # Pixels share one scale: a trigger may take any value the image takes anywhere.
+        low = everything.min()
+        high = everything.max()
+    else:
+        # Tabular features each have their own scale (breast_cancer: 0.001 to 4,000): a
+        # pattern on one range would let a vanishing mask push a small feature far outside
+        # anything the data holds, and every class would have a "trigger" of mask 0.02.
+        low = everything.min(dim=0).values
+        high = everything.max(dim=0).values
     with torch.no_grad():
         classes = int(model(inputs[:1]).shape[1])
     found = []
