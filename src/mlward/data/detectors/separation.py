@@ -47,6 +47,9 @@ _MIN_TRANSFER = 0.5
 _PROBE_ROWS = 1500
 # ...and by how much more than the other group's estimate does.
 _MIN_TRANSFER_MARGIN = 0.3
+# Rows a kernel model ranks shared-value groups on (a share's standard error is at most 2.9
+# points there); every kept group is tested on the probe rows.
+_RANKING_PROBES = 300
 # Neighbours the nearest-neighbour transfer model votes with.
 _LOCAL_NEIGHBOURS = 5
 # A feature is part of a patch when the group's spread in it is this small a share of the
@@ -206,6 +209,13 @@ def conjunction_transfer(
     """(columns, values) -> the share of ``outside`` rows that ``full`` puts in ``label`` once
     those columns hold those values."""
     if not hasattr(full, "coef_"):
+        # A kernel model predicts every row afresh, and these shares only rank the groups
+        # (each kept group is then tested on every probe row): on fewer rows, spread evenly
+        # over them. Measured on digits with 20% of labels flipped, where the kernel SVM is
+        # chosen and keeps most rows as support vectors: 1,440 conjunctions took 83 s of a
+        # 102-second audit.
+        if len(outside) > _RANKING_PROBES:
+            outside = outside[np.linspace(0, len(outside) - 1, _RANKING_PROBES).astype(np.intp)]
 
         def predicted(columns: NDArray[np.intp], values: NDArray[np.float64]) -> float:
             stamped = outside.copy()
