@@ -232,11 +232,9 @@ class LabelNoise:
         leaning = (own <= _LEAN) & (agreement <= _LEAN) & (predicted != data.y)
         pairs = np.zeros((classes, classes), dtype=np.int64)
         np.add.at(pairs, (data.y[leaning], predicted[leaning]), 1)
-        sizes = np.bincount(data.y, minlength=classes)
-        off_diagonal = pairs[~np.eye(classes, dtype=bool)]
         found: dict[tuple[int, int], _Pair] = {}
         for label, source in zip(*np.nonzero(pairs), strict=True):
-            pair = self._pair(data, leaning, predicted, pairs, off_diagonal, sizes, label, source)
+            pair = self._pair(data, leaning, predicted, pairs, int(label), int(source))
             if pair is not None:
                 found[(int(label), int(source))] = pair
         flags: list[SampleFlag] = []
@@ -268,13 +266,14 @@ class LabelNoise:
         leaning: NDArray[np.bool_],
         predicted: NDArray[np.int64],
         pairs: NDArray[np.int64],
-        off_diagonal: NDArray[np.int64],
-        sizes: NDArray[np.int64],
         label: int,
         source: int,
     ) -> _Pair | None:
         """The rows of ``label`` that targeted flips from ``source`` explain, or None when the
-        pair leans no more than natural confusion does."""
+        pair leans no more than natural confusion does (``pairs``: leaning rows per label and
+        predicted class)."""
+        sizes = np.bincount(data.y, minlength=len(pairs))
+        off_diagonal = pairs[~np.eye(len(pairs), dtype=bool)]
         count = int(pairs[label, source])
         reverse = int(pairs[source, label])
         others = max(
