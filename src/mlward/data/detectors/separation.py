@@ -207,7 +207,8 @@ def conjunction_transfer(
     full: Any, outside: NDArray[np.float64], label: int
 ) -> Callable[[NDArray[np.intp], NDArray[np.float64]], float]:
     """(columns, values) -> the share of ``outside`` rows that ``full`` puts in ``label`` once
-    those columns hold those values."""
+    those columns hold those values; for ranking conjunctions only (a kernel model scores at
+    most ``_RANKING_PROBES`` of the rows)."""
     if not hasattr(full, "coef_"):
         # A kernel model predicts every row afresh, and these shares only rank the groups
         # (each kept group is then tested on every probe row): on fewer rows, spread evenly
