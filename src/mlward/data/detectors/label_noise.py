@@ -242,13 +242,13 @@ class LabelNoise:
             if pair.outnumbered or not _wins(pair, found.get((source, label))):
                 continue
             for row, p, q in pair.rows:
-                if int(row) not in already:
+                if row not in already:
                     flags.append(
                         SampleFlag(
-                            int(row),
+                            row,
                             label,
                             self.name,
-                            round(float(q), 4),
+                            round(q, 4),
                             f"{pair.count} rows labelled {label} lean towards {source}, against "
                             f"{pair.others:.1f} for the usual pair of classes (chance "
                             f"{pair.chance:.0e}) and the typical one sits among rows of {source} "
