@@ -21,7 +21,7 @@ from mlward.data import audit as audit_module
 from mlward.data import scenarios as sc
 from mlward.data.dataset import Dataset
 from mlward.data.detectors.base import AuditInput, choose_model
-from mlward.data.detectors.label_noise import LabelNoise
+from mlward.data.detectors.label_noise import LabelNoise, _Pair, _wins
 from mlward.data.detectors.separation import Separation, fixed_trigger, shared_values
 from mlward.data.detectors.spectral import SpectralSignatures
 from mlward.data.features import standardise
@@ -339,6 +339,31 @@ def test_label_noise_targeted_flips_between_overlapping_classes() -> None:
         m = sc.measure(scenario, [f.row for f in flags], retrain=False)
         assert m.false_positive_rate <= 0.025 and m.f1 >= 0.8, (seed, m)
         assert {(f.label, f.suggested) for f in flags if "targeted" in f.reason} == {(1, 2)}
+
+
+def test_label_noise_the_deeper_side_of_a_pair_holds_the_flips() -> None:
+    # Iris seed 404: 7 real virginica lean to versicolor against 5 flips leaning back, and the
+    # busier side's 12 suspects are under half its class, so only where the leaning rows sit
+    # tells the sides apart (flips 90% among virginica, the leaning virginica 70% among
+    # versicolor). Taking the busier side flagged 12 clean rows, 13% of them.
+    scenario = sc.targeted_flips("iris", seed=404, source=2, target=1)
+    flags = LabelNoise().run(_reference_input(scenario))
+    m = sc.measure(scenario, [f.row for f in flags], retrain=False)
+    assert m.false_positive_rate <= 0.02 and m.precision >= 0.8, m
+    assert {(f.label, f.suggested) for f in flags if "targeted" in f.reason} == {(1, 2)}
+
+
+def test_a_side_that_would_outnumber_its_class_holds_no_flips() -> None:
+    def side(depth: float, count: int, outnumbered: bool) -> _Pair:
+        return _Pair(count, 5, 0.5, 1e-4, depth, depth, (), outnumbered)
+
+    flips, pulled = side(0.9, 5, False), side(0.95, 8, True)
+    assert _wins(flips, pulled) and not _wins(pulled, flips)  # the deeper side is outnumbered
+    # Both valid: the deeper side wins however many rows lean on the other.
+    assert _wins(side(0.9, 5, False), side(0.7, 8, False))
+    assert not _wins(side(0.7, 8, False), side(0.9, 5, False))
+    # The other side does not lean like flips: the busier side of the raw counts wins.
+    assert _wins(side(0.9, 5, False), None)
 
 
 def test_label_noise_flips_that_did_not_lean_do_not_hide_the_others() -> None:

@@ -239,7 +239,7 @@ class LabelNoise:
                 found[(int(label), int(source))] = pair
         flags: list[SampleFlag] = []
         for (label, source), pair in found.items():
-            if pair.outnumbered or not _wins(pair, found.get((source, label))):
+            if not _wins(pair, found.get((source, label))):
                 continue
             for row, p, q in pair.rows:
                 if row not in already:
@@ -292,10 +292,10 @@ class LabelNoise:
         # from 70% to 100%.
         placed = (data.y == label) & (predicted == source)
         inside = _median_share(data, ~placed, suspects, source)
-        depth = _median_share(data, ~suspects, suspects, source)
         crowded = count >= _PAIR_RATIO * (others + 1.0)
         if inside < (_PAIR_INSIDE_CROWDED if crowded else _PAIR_INSIDE_SOURCE):
             return None
+        depth = _median_share(data, ~suspects, suspects, source)
         rows = np.flatnonzero(data.y == label)
         # Twice: the first model still learns from flips that did not lean far enough.
         for _ in range(2):
@@ -348,6 +348,8 @@ def _wins(pair: _Pair, other_side: _Pair | None) -> bool:
     would be half its class or more is no targeted flip either way (the flips would outnumber
     the class's own rows).
     """
+    if pair.outnumbered:
+        return False
     if other_side is None:
         return pair.reverse <= pair.count
     if other_side.outnumbered:
