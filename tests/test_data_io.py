@@ -105,7 +105,8 @@ def test_cli_filtered_dataset_keeps_review_rows_unless_asked(
     out = tmp_path / "kept.npz"
     assert main(["data", "audit", str(path), "--write-filtered", str(out)]) == 1
     captured = capsys.readouterr()
-    assert "kept in a filtered dataset for review: 36, 169" in captured.out
+    assert "label errors to review (2;" in captured.out
+    assert "\n  36: label-noise" in captured.out and "\n  169: label-noise" in captured.out
     assert "keeping 2 rows listed for review" in captured.err
     # The filter removes exactly the poisoned rows; the two clean rows that look mislabelled
     # stay (removing them triples the trigger's natural pull on retrained victims).
@@ -121,6 +122,23 @@ def test_cli_filtered_dataset_keeps_review_rows_unless_asked(
     both = tmp_path / "both.npz"
     main(["data", "audit", str(path), "--write-filtered", str(both), "--drop-review"])
     assert len(np.load(both)["y"]) == len(kept["y"]) - 2
+
+
+def test_cli_clean_data_with_natural_label_errors_passes_and_lists_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Clean digits hold a few rows that look mislabelled (5s written like 9s): listed for
+    # review, not poison, so the gate passes.
+    scenario = sc.clean("digits")
+    path = tmp_path / "clean.npz"
+    np.savez(path, x=scenario.train.x, y=scenario.train.y)
+    assert main(["data", "audit", str(path), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["flagged_rows"] == [] and not report["poisoned"]
+    assert report["review_rows"]
+    samples = {s["row"]: s for s in report["samples"]}
+    assert all(samples[r]["review"] and not samples[r]["poison"] for r in report["review_rows"])
+    assert all(c["state"] == "clean" for c in report["classes"])
 
 
 def test_cli_audit_text_names_the_poisoned_class(

@@ -436,9 +436,10 @@ def audit_data(
     sample), ``model`` (penultimate activations of a torch model, loaded through the safe
     loader; ``allow`` admits its own classes), ``reference_model`` (hidden layer of a small
     MLP trained here), else the standardised input. ``write_filtered`` writes the dataset
-    without the rows held as poison; the isolated label errors in ``report.review_rows`` stay
-    in it unless ``drop_review``. ``write_repaired`` writes the filtered dataset with the
-    trigger carriers put back under the class they look like without the trigger
+    without the rows held as poison; the label errors listed for review
+    (``report.review_rows``: isolated, no more common than natural label noise, not held as
+    poison) stay in it unless ``drop_review``. ``write_repaired`` writes the filtered dataset
+    with the trigger carriers put back under the class they look like without the trigger
     (``report.restored_labels``), which also unlearns a trigger's natural pull.
     """
     import numpy as np
@@ -544,13 +545,14 @@ def diff_data(
     report = audit_module.audit(after, seed=seed)
     flags = tuple(f for f in report.flags if f.row in arrived)
     rows = tuple(r for r in report.suspicious_rows if r in arrived)
+    review = tuple(r for r in report.review_rows if r in arrived)
     scoped = replace(
         report,
         flags=flags,
         suspicious_rows=rows,
-        review_rows=tuple(r for r in report.review_rows if r in arrived),
+        review_rows=review,
         restored_labels=tuple(p for p in report.restored_labels if p[0] in arrived),
-        classes=audit_module.class_verdicts(after, list(flags), set(rows)),
+        classes=audit_module.class_verdicts(after, list(flags), set(rows), set(review)),
         rows=len(arrived),
     )
     return replace(result, added_audit=scoped)

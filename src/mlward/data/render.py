@@ -27,7 +27,7 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
             if row in poison
             else max(e["score"] for e in by_row[row]),
             "poison": row in poison,
-            # Suspicious, yet kept by the filtered dataset: an isolated label error.
+            # A label error no more common than natural ones: listed, not held as poison.
             "review": row in review,
             # The class a trigger carrier looks like without the trigger (repaired datasets).
             "restored_label": restored.get(row),
@@ -81,19 +81,24 @@ def render_audit_text(report: DataAuditReport, limit: int = 50) -> str:
             lines.append(f"  {flag.row}: {flag.detector} {flag.score:.2f} - {flag.reason}")
         if len(shown) > limit:
             lines.append(f"  ... {len(shown) - limit} more (use --format json for all)")
-        if report.review_rows:
-            lines += [
-                "  kept in a filtered dataset for review: "
-                + ", ".join(str(r) for r in report.review_rows[:limit])
-                + (" ..." if len(report.review_rows) > limit else ""),
-                "    (isolated label errors, no more common than natural label noise; "
-                "--drop-review drops them too)",
-            ]
         if report.restored_labels:
             lines.append(
                 f"  trigger carriers that look like another class without the trigger: "
                 f"{len(report.restored_labels)} (--write-repaired keeps them under that class)"
             )
+    if report.review_rows:
+        review = set(report.review_rows)
+        listed = [f for f in report.flags if f.row in review and f.detector == "label-noise"]
+        lines += [
+            "",
+            f"label errors to review ({len(review)}; no more common than natural label noise, so "
+            "not held as poison;",
+            "  a filtered dataset keeps them, --drop-review drops them too):",
+        ]
+        for flag in listed[:limit]:
+            lines.append(f"  {flag.row}: {flag.detector} {flag.score:.2f} - {flag.reason}")
+        if len(listed) > limit:
+            lines.append(f"  ... {len(listed) - limit} more (use --format json for all)")
     other = [f for f in report.flags if not f.counts_as_poison]
     if other:
         lines += [

@@ -54,12 +54,14 @@ class DataAuditReport:
     features: int
     feature_source: str
     flags: tuple[SampleFlag, ...]
-    suspicious_rows: tuple[int, ...]  # rows counted as poison by the combined verdict, sorted
+    # Rows held as poison by the combined verdict, sorted; the filtered dataset leaves them out.
+    suspicious_rows: tuple[int, ...]
     classes: tuple[ClassVerdict, ...]
     detectors: tuple[DetectorRun, ...]
     seconds: float
-    # Suspicious rows the filtered dataset keeps: isolated label errors, no more of a class
-    # than natural label noise leaves. Listed for review; dropped only on request.
+    # Rows only the label-noise detector flags, in classes with no more of them than natural
+    # label errors leave: reported for review, not held as poison, kept by the filtered
+    # dataset unless asked (``drop_review``).
     review_rows: tuple[int, ...] = ()
     # Trigger carriers and the class each looks like with the trigger taken off: a repaired
     # dataset keeps them under that label, so a model retrained on it learns to ignore the
@@ -68,14 +70,16 @@ class DataAuditReport:
 
     @property
     def removed_rows(self) -> tuple[int, ...]:
-        """The rows the filtered dataset leaves out, sorted."""
-        review = set(self.review_rows)
-        return tuple(r for r in self.suspicious_rows if r not in review)
+        """The rows the filtered dataset leaves out, sorted: those held as poison."""
+        return self.suspicious_rows
 
     def left_out(self, *, repaired: bool, drop_review: bool = False) -> tuple[int, ...]:
         """The rows a filtered (or, with ``repaired``, a repaired) dataset leaves out, sorted:
-        a repaired one keeps the trigger carriers it relabels."""
-        rows = set(self.suspicious_rows if drop_review else self.removed_rows)
+        a repaired one keeps the trigger carriers it relabels; ``drop_review``, the label
+        errors listed for review go too."""
+        rows = set(self.suspicious_rows)
+        if drop_review:
+            rows |= set(self.review_rows)
         if repaired:
             rows -= {row for row, _ in self.restored_labels}
         return tuple(sorted(rows))
