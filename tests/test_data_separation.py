@@ -110,6 +110,15 @@ def test_in_range_trigger_among_the_class_strokes() -> None:
     assert m.recall >= 0.95 and m.f1 >= 0.9, m
 
 
+def test_trigger_of_values_common_in_every_class() -> None:
+    # A cross in the centre at 1% poison (13 rows of 2s, seed 602): each of its 16s and 0s is
+    # as common in the other classes' strokes as in the class, so no value of it started a
+    # group; paired, they form a conjunction no other class holds (F1 0.0 before).
+    scenario = sc.badnets(rate=0.01, seed=602, trigger="cross", position="centre", target=2)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.recall == 1.0 and m.f1 >= 0.9, m
+
+
 def test_edge_trigger_against_the_linear_grain() -> None:
     # Iris, setosa as the target: the trigger is the top of three features, the virginica end
     # of petal width, so the linear reference model never sends stamped rows to setosa; the

@@ -71,9 +71,14 @@ _SHARED_KEEP = 0.8
 # groups tested per rule and class.
 _SHARED_STARTS_KEPT = 32
 _SHARED_STARTS = 128
+# Common values that start growth too, when paired with another value they are rare outside.
+_PAIRED_STARTS = 16
 _SHARED_GROUPS = 3
 # ...and most of its rows must look like another class once those features are left out.
 _MIN_FOREIGN = 0.5
+# ...or this share, for a group of values no more common in the class than elsewhere (see
+# ``paired_values``): those conjunctions also describe a few rows of a class drawn alike.
+_MIN_FOREIGN_PAIRED = 0.8
 # Share of a group that must hold one exact value for it to count as fixed wherever it lies.
 _EXACT_SHARE = 0.8
 # A row carries a fixed value within this many of the group's (robust) deviations around it;
@@ -142,19 +147,43 @@ class Trigger:
         return f"fixed values in {int(self.fixed.sum())} features"
 
 
+@dataclass(frozen=True, eq=False)
+class _Reference:
+    """What every group of one class is measured against: the spread of each feature over
+    all rows and over the class, and the other classes' median."""
+
+    spread: NDArray[np.float64]
+    class_spread: NDArray[np.float64]
+    others_median: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls, features: NDArray[np.float64], others: NDArray[np.intp], rows: NDArray[np.intp]
+    ) -> _Reference:
+        return cls(
+            features.std(axis=0) + 1e-12,
+            features[rows].std(axis=0) + 1e-12,
+            np.median(features[others], axis=0),
+        )
+
+
 def fixed_trigger(
     features: NDArray[np.float64],
     group: NDArray[np.intp],
     others: NDArray[np.intp],
     rows: NDArray[np.intp],
+    reference: _Reference | None = None,
 ) -> Trigger:
     """Features the group holds (nearly) fixed at a value the other classes do not take.
 
     "Fixed" is relative to the whole class's spread in that feature: a compact class (iris)
-    is not a trigger just because it is narrower than the dataset.
+    is not a trigger just because it is narrower than the dataset. ``reference``: the class's
+    ``_Reference``, when many groups of it are measured (computed here otherwise).
     """
+    if reference is None:
+        reference = _Reference.of(features, others, rows)
     inside = features[group]
-    spread = features.std(axis=0) + 1e-12
+    spread = reference.spread
     value = np.median(inside, axis=0)
     # A value nearly every row of the group holds exactly counts even inside the others' range
     # (a trigger at the 95th percentile): a population does not agree to the last digit by
@@ -166,9 +195,9 @@ def fixed_trigger(
         if counts[top] >= _EXACT_SHARE * len(group):
             value[column] = values[top]
             exact[column] = float(np.mean(features[others, column] == values[top])) < 0.5
-    offset = np.abs(value - np.median(features[others], axis=0))
+    offset = np.abs(value - reference.others_median)
     fixed = (
-        (inside.std(axis=0) < _FIXED_SPREAD * (features[rows].std(axis=0) + 1e-12))
+        (inside.std(axis=0) < _FIXED_SPREAD * reference.class_spread)
         & (offset > _FIXED_OFFSET * spread)
     ) | exact
     # The group's spread around the value, measured robustly: k-means groups hold a few clean
@@ -289,7 +318,44 @@ def shared_values(
     natural styles do, so it never ranks high on evidence, but stamping its values is cheap.
     """
     smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+    items, _ = _class_values(features, rows, others, smallest)
+    table = _SharedTable.of(features, rows, others, items, smallest)
+    starts = (range(min(_SHARED_STARTS_KEPT, len(items))), range(min(_SHARED_STARTS, len(items))))
+    return list(_grown_groups(table, rows, starts, transfer).values())
+
+
+def paired_values(
+    features: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    others: NDArray[np.intp],
+    transfer: Callable[[NDArray[np.intp], NDArray[np.float64]], float] | None = None,
+) -> list[NDArray[np.intp]]:
+    """Groups grown as in ``shared_values``, but from values no more common in the class
+    than elsewhere that, paired with one other value, form a conjunction the other classes
+    hardly hold: a trigger made of common values (a cross over the centre of digits, whose
+    16s and 0s the other classes' strokes hold as often; at 1% poison its carriers are a
+    tenth of the class and no value of it is a candidate there)."""
+    smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+    items, common = _class_values(features, rows, others, smallest)
+    paired = _paired_starts(features, rows, others, items, common, smallest)
+    if not paired:
+        return []
+    table = _SharedTable.of(features, rows, others, items + paired, smallest)
+    added = range(len(items), len(items) + len(paired))
+    return list(_grown_groups(table, rows, (added, added), transfer).values())
+
+
+def _class_values(
+    features: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    others: NDArray[np.intp],
+    smallest: float,
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """The (feature, value) pairs at least ``smallest`` of the class's rows (not all) hold:
+    those far more common in the class than in the others, most class-specific first, and
+    the rest."""
     candidates: list[tuple[float, int, float]] = []
+    common: list[tuple[int, float]] = []
     for column in range(features.shape[1]):
         values, counts = np.unique(features[rows, column], return_counts=True)
         for value, count in zip(values, counts, strict=True):
@@ -299,26 +365,28 @@ def shared_values(
             lift = (count / len(rows)) / max(outside, 1.0 / len(others))
             if lift >= _SHARED_LIFT:
                 candidates.append((lift, column, float(value)))
+            else:
+                common.append((column, float(value)))
     candidates.sort(reverse=True)
-    columns = np.array([c for _, c, _ in candidates], dtype=np.intp)
-    values = np.array([v for _, _, v in candidates])
-    table = _SharedTable(
-        features[np.ix_(rows, columns)] == values,
-        features[np.ix_(others, columns)] == values,
-        columns,
-        smallest,
-    )
+    return [(c, v) for _, c, v in candidates], common
+
+
+def _grown_groups(
+    table: _SharedTable,
+    rows: NDArray[np.intp],
+    starts: tuple[range, range],
+    transfer: Callable[[NDArray[np.intp], NDArray[np.float64]], float] | None,
+) -> dict[bytes, NDArray[np.intp]]:
+    """The best ``_SHARED_GROUPS`` groups each growth rule makes from its ``starts``
+    (candidate indices), then those whose conjunction moves most rows (see ``shared_values``)."""
     groups: dict[bytes, NDArray[np.intp]] = {}
     # Every group grown, with the conjunction it shares (candidate indices).
     grown: dict[bytes, tuple[NDArray[np.intp], list[int]]] = {}
-    for grow, starts in (
-        (table.grow_while_kept, _SHARED_STARTS_KEPT),
-        (table.grow, _SHARED_STARTS),
-    ):
+    for grow, firsts in zip((table.grow_while_kept, table.grow), starts, strict=True):
         found: dict[bytes, tuple[float, NDArray[np.intp]]] = {}
-        for first in range(min(starts, len(candidates))):
+        for first in firsts:
             holding, used = grow(first)
-            if len(used) < _SHARED_MIN_FEATURES or holding.sum() < smallest:
+            if len(used) < _SHARED_MIN_FEATURES or holding.sum() < table.smallest:
                 continue
             held_in, held_out = table.counts(holding, used)
             if table.lift(held_in, held_out) < _SHARED_JOINT_LIFT:
@@ -336,14 +404,49 @@ def shared_values(
         # template of the class that moves anything it is stamped on, not a population.
         moved = sorted(
             (
-                (len(group) * transfer(columns[used], values[used]), key)
+                (len(group) * transfer(table.columns[used], table.values[used]), key)
                 for key, (group, used) in grown.items()
             ),
             reverse=True,
         )
         for _, key in moved[:_SHARED_GROUPS]:
             groups.setdefault(key, grown[key][0])
-    return list(groups.values())
+    return groups
+
+
+def _paired_starts(
+    features: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    others: NDArray[np.intp],
+    items: list[tuple[int, float]],
+    common: list[tuple[int, float]],
+    smallest: float,
+) -> list[tuple[int, float]]:
+    """Values no more common in the class than elsewhere that, paired with one other value,
+    form a conjunction the other classes hardly hold: growth starts for a trigger made of
+    common values (a cross over the centre of digits, whose 16s and 0s the other classes'
+    strokes hold as often; at 1% poison its carriers are a tenth of the class)."""
+    if not common:
+        return []
+    every = items + common
+    columns = np.array([c for c, _ in every], dtype=np.intp)
+    values = np.array([v for _, v in every])
+    inside = (features[np.ix_(rows, columns)] == values).astype(np.float32)
+    outside = (features[np.ix_(others, columns)] == values).astype(np.float32)
+    loose = np.arange(len(items), len(every))
+    held_in = inside[:, loose].T @ inside
+    held_out = outside[:, loose].T @ outside
+    lift = (held_in / len(rows)) / np.maximum(held_out / len(others), 1.0 / len(others))
+    evidence = np.where(
+        (held_in >= smallest) & (columns[loose][:, None] != columns[None, :]),
+        held_in * np.log(np.maximum(lift, 1.0)),
+        0.0,
+    )
+    evidence = np.where(lift >= _SHARED_JOINT_LIFT, evidence, 0.0)
+    best = evidence.max(axis=1)
+    keep = np.flatnonzero(best > 0)
+    ranked = keep[np.argsort(-best[keep], kind="stable")][:_PAIRED_STARTS]
+    return [common[int(i)] for i in ranked]
 
 
 @dataclass(frozen=True, eq=False)
@@ -355,6 +458,27 @@ class _SharedTable:
     outside: NDArray[np.bool_]
     columns: NDArray[np.intp]  # the feature each candidate is a value of
     smallest: float
+    values: NDArray[np.float64]  # ...and the value
+
+    @classmethod
+    def of(
+        cls,
+        features: NDArray[np.float64],
+        rows: NDArray[np.intp],
+        others: NDArray[np.intp],
+        items: list[tuple[int, float]],
+        smallest: float,
+    ) -> _SharedTable:
+        """The table of ``items`` ((feature, value) pairs) over ``rows`` and ``others``."""
+        columns = np.array([c for c, _ in items], dtype=np.intp)
+        values = np.array([v for _, v in items], dtype=np.float64)
+        return cls(
+            features[np.ix_(rows, columns)] == values,
+            features[np.ix_(others, columns)] == values,
+            columns,
+            smallest,
+            values,
+        )
 
     def lift(self, held_in: Any, held_out: Any) -> Any:
         floor = 1.0 / len(self.outside)
@@ -370,18 +494,23 @@ class _SharedTable:
         return int(holding.sum()), int(self.outside[:, sorted(used)].all(axis=1).sum())
 
     def grow_while_kept(self, first: int) -> tuple[NDArray[np.bool_], set[int]]:
+        """Walk the candidates in order, adding each one most of the group still holds."""
         holding = self.inside[:, first].copy()
         used = {first}
-        taken = {int(self.columns[first])}
-        for candidate in range(self.inside.shape[1]):
-            if int(self.columns[candidate]) in taken:
-                continue
-            both = holding & self.inside[:, candidate]
-            if both.sum() >= _SHARED_KEEP * holding.sum():
-                holding = both
-                used.add(candidate)
-                taken.add(int(self.columns[candidate]))
-        return holding, used
+        taken = self.columns == self.columns[first]  # one value per feature
+        start = 0
+        while True:
+            # Every candidate up to the next one added is judged on the same group, so one
+            # count over the rest finds it.
+            held = self.inside[holding, start:].sum(axis=0)
+            fits = np.flatnonzero((held >= _SHARED_KEEP * holding.sum()) & ~taken[start:])
+            if not len(fits):
+                return holding, used
+            pick = start + int(fits[0])
+            holding &= self.inside[:, pick]
+            used.add(pick)
+            taken |= self.columns == self.columns[pick]
+            start = pick + 1
 
     def grow(self, first: int) -> tuple[NDArray[np.bool_], set[int]]:
         holding = self.inside[:, first].copy()
@@ -452,20 +581,28 @@ class Separation:
         others: NDArray[np.intp],
         probes: NDArray[np.intp],
         full: Any,
-    ) -> Iterator[list[NDArray[np.intp]]]:
-        """Splits of the class to test, best first: k-means in the whitened space, then the rows
-        that hold one exact value in several features at once (a trigger inside the data's
-        range moves a row too little in the whole space for k-means to split it off); ``full``
-        is the reference model trained on every row, ``probes`` the other-class rows that
-        conjunctions are stamped on."""
+    ) -> Iterator[tuple[list[NDArray[np.intp]], float]]:
+        """Splits of the class to test, best first, each with the share of its group that must
+        look foreign: k-means in the whitened space, then the rows that hold one exact value in
+        several features at once (a trigger inside the data's range moves a row too little in
+        the whole space for k-means to split it off); ``full`` is the reference model trained
+        on every row, ``probes`` the other-class rows that conjunctions are stamped on."""
         split = self._split(space, rows, data.seed)
         if split is not None:
-            yield split
+            yield split, _MIN_FOREIGN
         # Cheapest test first: each group's trigger must transfer before the foreign test (a
         # model fit) runs, so several groups can be tried.
         moved = conjunction_transfer(full, data.features[probes], int(data.y[rows[0]]))
+        tried = set()
         for shared in shared_values(data.features, rows, others, moved):
-            yield [shared, np.setdiff1d(rows, shared).astype(np.intp)]
+            tried.add(shared.tobytes())
+            yield [shared, np.setdiff1d(rows, shared).astype(np.intp)], _MIN_FOREIGN
+        # Last, and held to a higher bar: a conjunction of common values is also what a few
+        # rows of a class drawn alike share (four 3s sharing eleven stroke values moved 63% of
+        # the other rows to 3, and two of the four looked like other digits without them).
+        for shared in paired_values(data.features, rows, others, moved):
+            if shared.tobytes() not in tried:
+                yield [shared, np.setdiff1d(rows, shared).astype(np.intp)], _MIN_FOREIGN_PAIRED
 
     @staticmethod
     def _testable(data: AuditInput, trigger: Trigger, group: NDArray[np.intp]) -> bool:
@@ -620,10 +757,11 @@ class Separation:
             groups: list[NDArray[np.intp]] = []
             foreign: list[float] = []
             probes = _probes(others, data.seed)
-            for groups in self._candidates(space, data, rows, others, probes, full):
+            reference = _Reference.of(data.features, others, rows)
+            for groups, bar in self._candidates(space, data, rows, others, probes, full):
                 triggers = [
                     (
-                        fixed_trigger(data.features, g, others, rows),
+                        fixed_trigger(data.features, g, others, rows, reference),
                         additive_trigger(gaps[g]),
                     )
                     for g in groups
@@ -648,7 +786,7 @@ class Separation:
                     if kind == 0 and triggers[best][0].carried_by(rest, spread).mean() >= 0.5:
                         continue
                     foreign.append(self._foreign_share(data, groups[best], columns))
-                    if foreign[-1] >= _MIN_FOREIGN:
+                    if foreign[-1] >= bar:
                         found = (best, kind)
                         break
                 if found is not None:
