@@ -8,6 +8,7 @@ data sets the detectors were not tuned on (tuning used seeds 0-2, the 3x3 square
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -382,6 +383,20 @@ def test_a_side_that_would_outnumber_its_class_holds_no_flips() -> None:
     assert not _wins(side(0.7, 8, False), side(0.9, 5, False))
     # The other side does not lean like flips: the busier side of the raw counts wins.
     assert _wins(side(0.9, 5, False), None)
+    # A crowded side whose label does not run through the source class never wins.
+    edge = replace(side(0.7, 30, False), pervasive=False)
+    assert not _wins(edge, None) and not _wins(edge, side(0.6, 5, False))
+
+
+def test_overlapping_clusters_are_no_targeted_flips() -> None:
+    # Clean make_classification, seed 606: one cluster of class 2 overlaps one of class 3, and
+    # 30 rows of 2 lean to 3 against 6 for the usual pair, their neighbours 70% in class 3:
+    # enough for a crowded pair, and 4.2% of the clean rows were flagged as targeted flips.
+    # Only 71% of class 3's rows have a 2 among their neighbours; flipping a third of a class
+    # leaves one beside nearly every row of it.
+    report = audit_data(sc.clean("synthetic", seed=606).train)
+    assert len(report.suspicious_rows) <= 0.02 * report.rows
+    assert not any(c.state is ClassState.POISONED for c in report.classes)
 
 
 def test_label_noise_flips_that_did_not_lean_do_not_hide_the_others() -> None:

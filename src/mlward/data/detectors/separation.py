@@ -71,8 +71,10 @@ _SHARED_KEEP = 0.8
 # groups tested per rule and class.
 _SHARED_STARTS_KEPT = 32
 _SHARED_STARTS = 128
-# Common values that start growth too, when paired with another value they are rare outside.
+# Common values that start growth too, when paired with another value they are rare outside,
+# and the share of other rows such a group's values must move to be tested further.
 _PAIRED_STARTS = 16
+_PAIRED_MIN_MOVED = 0.25
 _SHARED_GROUPS = 3
 # ...and most of its rows must look like another class once those features are left out.
 _MIN_FOREIGN = 0.5
@@ -342,7 +344,11 @@ def paired_values(
         return []
     table = _SharedTable.of(features, rows, others, items + paired, smallest)
     added = range(len(items), len(items) + len(paired))
-    return list(_grown_groups(table, rows, (added, added), transfer).values())
+    # A group is worth the trigger tests only if stamping its conjunction already moves a
+    # fair share of the other rows (the fixed trigger then tested holds these values and
+    # must move half): each test stamps and predicts over up to 1,500 rows.
+    kept = _grown_groups(table, rows, (added, added), transfer, _PAIRED_MIN_MOVED)
+    return list(kept.values())
 
 
 def _class_values(
@@ -376,9 +382,11 @@ def _grown_groups(
     rows: NDArray[np.intp],
     starts: tuple[range, range],
     transfer: Callable[[NDArray[np.intp], NDArray[np.float64]], float] | None,
+    least_moved: float = 0.0,
 ) -> dict[bytes, NDArray[np.intp]]:
     """The best ``_SHARED_GROUPS`` groups each growth rule makes from its ``starts``
-    (candidate indices), then those whose conjunction moves most rows (see ``shared_values``)."""
+    (candidate indices), then those whose conjunction moves most rows (see ``shared_values``);
+    with ``least_moved``, only groups whose conjunction moves at least that share."""
     groups: dict[bytes, NDArray[np.intp]] = {}
     # Every group grown, with the conjunction it shares (candidate indices).
     grown: dict[bytes, tuple[NDArray[np.intp], list[int]]] = {}
@@ -399,19 +407,20 @@ def _grown_groups(
         ranked = sorted(found.values(), key=lambda item: -item[0])
         for _, group in ranked[:_SHARED_GROUPS]:
             groups.setdefault(group.tobytes(), group)
-    if transfer is not None:
-        # Weighed by the group's size: a handful of rows sharing thirty stroke values is a
-        # template of the class that moves anything it is stamped on, not a population.
-        moved = sorted(
-            (
-                (len(group) * transfer(table.columns[used], table.values[used]), key)
-                for key, (group, used) in grown.items()
-            ),
-            reverse=True,
-        )
-        for _, key in moved[:_SHARED_GROUPS]:
-            groups.setdefault(key, grown[key][0])
-    return groups
+    if transfer is None:
+        return groups
+    moves = {
+        key: transfer(table.columns[used], table.values[used])
+        for key, (group, used) in grown.items()
+    }
+    # Weighed by the group's size: a handful of rows sharing thirty stroke values is a
+    # template of the class that moves anything it is stamped on, not a population.
+    moved = sorted(
+        ((len(grown[key][0]) * share, key) for key, share in moves.items()), reverse=True
+    )
+    for _, key in moved[:_SHARED_GROUPS]:
+        groups.setdefault(key, grown[key][0])
+    return {key: group for key, group in groups.items() if moves[key] >= least_moved}
 
 
 def _paired_starts(
@@ -431,6 +440,10 @@ def _paired_starts(
     every = items + common
     columns = np.array([c for c, _ in every], dtype=np.intp)
     values = np.array([v for _, v in every])
+    # Pairs are only ranked here (every group grown is judged on all rows): on large data the
+    # other classes are sampled, spread evenly over them, as the trigger probes are.
+    if len(others) > _PROBE_ROWS:
+        others = others[np.linspace(0, len(others) - 1, _PROBE_ROWS).astype(np.intp)]
     inside = (features[np.ix_(rows, columns)] == values).astype(np.float32)
     outside = (features[np.ix_(others, columns)] == values).astype(np.float32)
     loose = np.arange(len(items), len(every))
