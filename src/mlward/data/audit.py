@@ -24,14 +24,14 @@ from mlward.data.results import (
 
 # A class is noisy when this share of its rows carry wrong labels...
 _NOISY_SHARE = 0.03
-# ...and the classes under that floor together hold more than natural label errors when this
+# ...and poisoned by targeted flips when this share do, mostly from one other class.
+_TARGETED_SHARE = 0.1
+_TARGETED_SOURCE_SHARE = 0.7
+# The classes under the noisy floor together hold more than natural label errors when this
 # share of their rows do (two rows at least). Measured over the sweep's clean and backdoor
 # families (seeds 400-404): natural errors at most 1.4% (overlapping make_classification),
 # mostly 0.2-0.6%; random flips that drew few rows in a class, 2.2-3.1%.
 _QUIET_SHARE = 0.02
-# ...and poisoned by targeted flips when this share do, mostly from one other class.
-_TARGETED_SHARE = 0.1
-_TARGETED_SOURCE_SHARE = 0.7
 
 
 def _above_noise_floor(flagged: int, rows: int) -> bool:
@@ -47,8 +47,8 @@ def review_rows(dataset: Dataset, flags: list[SampleFlag], poison: set[int]) -> 
     Measured: clean wine (seed 101) loses 3.1 points of accuracy without its one boundary row,
     and removing two such rows from breast_cancer triples a tabular trigger's natural success
     on retrained victims, while an attack that flips labels leaves a tenth of a class or more.
-    Over the sweep's backdoor and clean families (seeds 400-404) every such row was clean: 2 to
-    15 per data set (digits holds a few 5s that look like 9s whatever the seed).
+    Over the sweep's backdoor and clean families (seeds 400-404) every such row was clean: up
+    to 15 per data set (digits holds a few 5s that look like 9s whatever the seed).
 
     When most classes hold more label errors than that, or the classes under the floor hold
     more of them together than natural label errors leave, the labels were flipped across the

@@ -450,13 +450,13 @@ def _paired_starts(
     held_in = inside[:, loose].T @ inside
     held_out = outside[:, loose].T @ outside
     lift = (held_in / len(rows)) / np.maximum(held_out / len(others), 1.0 / len(others))
-    evidence = np.where(
-        (held_in >= smallest) & (columns[loose][:, None] != columns[None, :]),
-        held_in * np.log(np.maximum(lift, 1.0)),
-        0.0,
+    pairs = (
+        (held_in >= smallest)
+        & (lift >= _SHARED_JOINT_LIFT)
+        & (columns[loose][:, None] != columns[None, :])  # two features, not two values of one
     )
-    evidence = np.where(lift >= _SHARED_JOINT_LIFT, evidence, 0.0)
-    best = evidence.max(axis=1)
+    # Each common value's strongest pair, by the evidence groups are ranked on.
+    best = np.where(pairs, held_in * np.log(np.maximum(lift, 1.0)), 0.0).max(axis=1)
     keep = np.flatnonzero(best > 0)
     ranked = keep[np.argsort(-best[keep], kind="stable")][:_PAIRED_STARTS]
     return [common[int(i)] for i in ranked]
