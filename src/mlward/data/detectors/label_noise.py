@@ -302,7 +302,8 @@ class LabelNoise:
         crowded = count >= _PAIR_RATIO * (others + 1.0)
         if inside < (_PAIR_INSIDE_CROWDED if crowded else _PAIR_INSIDE_SOURCE):
             return None
-        # Only a pair that counts as crowded needs it (see ``_wins``).
+        # A pair let in as crowded must also run through its source class to win; it still
+        # counts as the other side of its pair either way (see ``_wins``).
         pervasive = inside >= _PAIR_INSIDE_SOURCE or (
             _pervasive(data, label, source) >= _PAIR_PERVASIVE
         )
