@@ -291,11 +291,22 @@ def additive_trigger(gaps: NDArray[np.float64]) -> Trigger:
     return Trigger(none, shift, np.asarray(shift, dtype=np.float64))
 
 
+# A class's candidate values: (feature, value) pairs far more common in it than in the others,
+# most class-specific first, and the rest (see ``class_values``).
+ClassValues = tuple[list[tuple[int, float]], list[tuple[int, float]]]
+
+
+def _smallest_group(rows: NDArray[np.intp]) -> float:
+    """The fewest rows of a class a group may hold (fewer are outliers, not a population)."""
+    return max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+
+
 def shared_values(
     features: NDArray[np.float64],
     rows: NDArray[np.intp],
     others: NDArray[np.intp],
     transfer: Callable[[NDArray[np.intp], NDArray[np.float64]], float] | None = None,
+    values: ClassValues | None = None,
 ) -> list[NDArray[np.intp]]:
     """Groups of a class's rows that share one exact value in several features at once, each
     value far more common in this class than in the others, the strongest evidence (rows times
@@ -318,9 +329,10 @@ def shared_values(
     the group's size are added, from every group either rule grew: a trigger inside the range
     of a class's own strokes (16 in three pixels of a 4) shares less with the class than its
     natural styles do, so it never ranks high on evidence, but stamping its values is cheap.
+    ``values``: the class's ``class_values``, when the caller already has them.
     """
-    smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
-    items, _ = _class_values(features, rows, others, smallest)
+    smallest = _smallest_group(rows)
+    items, _ = values or class_values(features, rows, others)
     table = _SharedTable.of(features, rows, others, items, smallest)
     starts = (range(min(_SHARED_STARTS_KEPT, len(items))), range(min(_SHARED_STARTS, len(items))))
     return list(_grown_groups(table, rows, starts, transfer).values())
@@ -331,14 +343,15 @@ def paired_values(
     rows: NDArray[np.intp],
     others: NDArray[np.intp],
     transfer: Callable[[NDArray[np.intp], NDArray[np.float64]], float] | None = None,
+    values: ClassValues | None = None,
 ) -> list[NDArray[np.intp]]:
     """Groups grown as in ``shared_values``, but from values no more common in the class
     than elsewhere that, paired with one other value, form a conjunction the other classes
     hardly hold: a trigger made of common values (a cross over the centre of digits, whose
     16s and 0s the other classes' strokes hold as often; at 1% poison its carriers are a
     tenth of the class and no value of it is a candidate there)."""
-    smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
-    items, common = _class_values(features, rows, others, smallest)
+    smallest = _smallest_group(rows)
+    items, common = values or class_values(features, rows, others)
     paired = _paired_starts(features, rows, others, items, common, smallest)
     if not paired:
         return []
@@ -351,15 +364,13 @@ def paired_values(
     return list(kept.values())
 
 
-def _class_values(
-    features: NDArray[np.float64],
-    rows: NDArray[np.intp],
-    others: NDArray[np.intp],
-    smallest: float,
-) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """The (feature, value) pairs at least ``smallest`` of the class's rows (not all) hold:
+def class_values(
+    features: NDArray[np.float64], rows: NDArray[np.intp], others: NDArray[np.intp]
+) -> ClassValues:
+    """The (feature, value) pairs enough of the class's rows for a group (not all) hold:
     those far more common in the class than in the others, most class-specific first, and
     the rest."""
+    smallest = _smallest_group(rows)
     candidates: list[tuple[float, int, float]] = []
     common: list[tuple[int, float]] = []
     for column in range(features.shape[1]):
@@ -574,7 +585,7 @@ class Separation:
         split again (outliers are the outlier detector's job, and would hide the poison)."""
         from sklearn.cluster import KMeans
 
-        smallest = max(_MIN_GROUP_ROWS, _MIN_GROUP_SHARE * len(rows))
+        smallest = _smallest_group(rows)
         for _ in range(_SPLIT_TRIES):
             if len(rows) < 2 * smallest:
                 return None
@@ -606,14 +617,15 @@ class Separation:
         # Cheapest test first: each group's trigger must transfer before the foreign test (a
         # model fit) runs, so several groups can be tried.
         moved = conjunction_transfer(full, data.features[probes], int(data.y[rows[0]]))
+        values = class_values(data.features, rows, others)
         tried = set()
-        for shared in shared_values(data.features, rows, others, moved):
+        for shared in shared_values(data.features, rows, others, moved, values):
             tried.add(shared.tobytes())
             yield [shared, np.setdiff1d(rows, shared).astype(np.intp)], _MIN_FOREIGN
         # Last, and held to a higher bar: a conjunction of common values is also what a few
         # rows of a class drawn alike share (four 3s sharing eleven stroke values moved 63% of
         # the other rows to 3, and two of the four looked like other digits without them).
-        for shared in paired_values(data.features, rows, others, moved):
+        for shared in paired_values(data.features, rows, others, moved, values):
             if shared.tobytes() not in tried:
                 yield [shared, np.setdiff1d(rows, shared).astype(np.intp)], _MIN_FOREIGN_PAIRED
 
