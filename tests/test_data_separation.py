@@ -51,6 +51,17 @@ def test_a_natural_sub_style_is_not_a_trigger() -> None:
     assert not any(test.poisoned for test in detector.tests)
 
 
+def test_a_style_that_looks_foreign_without_its_rows_is_still_no_trigger() -> None:
+    # Digits with 10% random flips (seed 403): six 6s written by one hand and one flip form a
+    # k-means group; without them, most look like other digits, and their pattern moves 82%
+    # of the other rows to 6. But it still moves 54% under a model that never saw them, where
+    # a learned trigger needs its carriers (0-4%): the class's own look, not a backdoor.
+    scenario = sc.random_flips(rate=0.1, seed=403)
+    detector = Separation()
+    assert detector.run(_input(scenario)) == []
+    assert not any(test.poisoned for test in detector.tests)
+
+
 def test_clean_digits_hold_no_trigger() -> None:
     assert Separation().run(_input(sc.clean("digits", seed=200))) == []
 
