@@ -49,7 +49,7 @@ _PROBE_ROWS = 1500
 _MIN_TRANSFER_MARGIN = 0.3
 # A learned trigger moves rows only through its carriers: under a model trained without the
 # group, a backdoor's additive pattern moved 0-4% of the other rows (BadNets square, blend,
-# random patch and 1% triggers, seeds 102, 400-402 and 600-609), while patterns of clean groups
+# random patch and 1% triggers, seeds 100, 102, 400-402 and 600-609), while patterns of clean groups
 # that pass the transfer test kept moving 50-82% (a style of the class that looks like it: six
 # 6s of one hand, digits with 10% random flips, seed 403, were held as a trigger). A pattern
 # that moves this share without the group is the class's own look.
