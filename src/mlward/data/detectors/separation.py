@@ -682,13 +682,16 @@ class Separation:
 
     @staticmethod
     def _natural(
-        data: AuditInput, group: NDArray[np.intp], trigger: Trigger, probes: NDArray[np.intp]
+        data: AuditInput,
+        without: Any,
+        trigger: Trigger,
+        group: NDArray[np.intp],
+        probes: NDArray[np.intp],
     ) -> bool:
-        """Whether the pattern still sends the other rows to the group's class under a model
-        that never saw the group (see ``_NATURAL_TRANSFER``)."""
-        model = Separation._fit_without(data, group)
+        """Whether the pattern still sends the other rows to the group's class under
+        ``without``, a model that never saw the group (see ``_NATURAL_TRANSFER``)."""
         stamped = trigger.stamp(data.features[probes])
-        moved = float(np.mean(model.predict(stamped) == data.y[group[0]]))
+        moved = float(np.mean(without.predict(stamped) == data.y[group[0]]))
         return moved >= _NATURAL_TRANSFER
 
     @staticmethod
@@ -711,7 +714,7 @@ class Separation:
 
     @staticmethod
     def _foreign_share(
-        data: AuditInput, group: NDArray[np.intp], columns: NDArray[np.bool_]
+        data: AuditInput, group: NDArray[np.intp], columns: NDArray[np.bool_], without: Any = None
     ) -> float:
         """The share of the group a model trained without it, on ``columns`` only, places in
         another class (the trigger's own features are left out: a value beyond the data's range
@@ -721,7 +724,12 @@ class Separation:
         (benign tumours with concavity 0) still look like their class without it."""
         if not columns.any():
             return 0.0
-        model = Separation._fit_without(data, group, columns)
+        # ``without``: the model already trained without the group on every column, if any.
+        model = (
+            without
+            if without is not None and columns.all()
+            else Separation._fit_without(data, group, columns)
+        )
         placed = model.predict(data.features[group][:, columns])
         return float(np.mean(placed != data.y[group[0]]))
 
@@ -818,7 +826,11 @@ class Separation:
                     high, low = transfer[best][kind], transfer[1 - best][kind]
                     if high < _MIN_TRANSFER or high - low < _MIN_TRANSFER_MARGIN:
                         continue
-                    if kind == 1 and self._natural(data, groups[best], triggers[best][1], probes):
+                    # An additive pattern's foreign test trains the same model (every column).
+                    without = self._fit_without(data, groups[best]) if kind == 1 else None
+                    if without is not None and self._natural(
+                        data, without, triggers[best][1], groups[best], probes
+                    ):
                         continue
                     # Poison is taken from other classes: a model that never saw the group
                     # places most of it there. A natural sub-style of the class (a pattern
@@ -830,7 +842,7 @@ class Separation:
                     rest = data.features[groups[1 - best]]
                     if kind == 0 and triggers[best][0].carried_by(rest, spread).mean() >= 0.5:
                         continue
-                    foreign.append(self._foreign_share(data, groups[best], columns))
+                    foreign.append(self._foreign_share(data, groups[best], columns, without))
                     if foreign[-1] >= bar:
                         found = (best, kind)
                         break
