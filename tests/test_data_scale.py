@@ -81,6 +81,20 @@ def test_the_exact_kernel_model_ranks_flipped_rows_by_pairwise_probabilities() -
     assert model.score(x[two], y[two]) >= 0.8
 
 
+def test_the_exact_kernel_model_takes_a_class_too_small_to_hold_out() -> None:
+    # One row of class 2: no fold can hold it out, so its pairs' sigmoids are fitted on the
+    # training rows' own decisions instead of failing.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(41, 3))
+    y = np.array([0] * 20 + [1] * 20 + [2], dtype=np.int64)
+    x[y == 1] += 3.0
+    x[40] += (-3.0, 6.0, 0.0)
+    model = kernel.KernelModel(0).fit(x, y)
+    proba = model.predict_proba(x)
+    assert proba.shape == (41, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert model.score(x[:40], y[:40]) >= 0.9
+
+
 def test_the_approximated_model_is_regularised_as_the_data_needs() -> None:
     """At C=1 the approximation's logistic regression underfits many rows; its C is chosen on
     held-out rows, and the exact SVM keeps C=1."""

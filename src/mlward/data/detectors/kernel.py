@@ -100,7 +100,8 @@ class _PairwiseSvm:
 
     @staticmethod
     def _decisions(svm: SVC, x: NDArray[np.float64], k: int) -> NDArray[np.float64]:
-        """One column per pair (i < j), positive towards i, whatever classes the fit saw."""
+        """One column per pair (i < j), positive towards i (SVC's own sign for two classes is
+        the other way)."""
         decisions = np.asarray(svm.decision_function(x), dtype=np.float64)
         if k == 2:
             return -decisions[:, None]  # binary SVC: positive towards the second class
