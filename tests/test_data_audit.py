@@ -21,7 +21,7 @@ from mlward.api import audit_data
 from mlward.data import audit as audit_module
 from mlward.data import scenarios as sc
 from mlward.data.dataset import Dataset
-from mlward.data.detectors.base import AuditInput, choose_model
+from mlward.data.detectors.base import AuditInput, ReferenceModel, choose_model
 from mlward.data.detectors.label_noise import LabelNoise, _Pair, _wins
 from mlward.data.detectors.separation import Separation, fixed_trigger, shared_values
 from mlward.data.detectors.spectral import SpectralSignatures
@@ -273,13 +273,29 @@ def test_spectral_is_centred() -> None:
     assert {f.row for f in flags} == set(range(10))
 
 
-def test_reference_model_is_kernel_only_where_linear_fails() -> None:
-    # make_classification's classes are clusters at hypercube corners: a hyperplane gets about
-    # a third wrong, an RBF SVM about a tenth; digits are close to linearly separable.
+def test_reference_model_family_follows_the_shape_of_the_classes() -> None:
+    # make_classification's classes are pairs of elliptical clusters at hypercube corners: a
+    # hyperplane gets about a third wrong, an RBF SVM about a tenth, a Gaussian mixture per
+    # class 1%. Digits are close to linearly separable. Concentric shells (Gaussian quantiles)
+    # are neither a hyperplane's nor one Gaussian per class's: the kernel model.
+    from sklearn.datasets import make_gaussian_quantiles
+
     synthetic = sc.clean("synthetic", seed=0).train
+    chosen = choose_model(standardise(synthetic.x), synthetic.y, 0)
+    assert chosen.family == "mixture" and chosen.clusters >= 2
     digits = sc.clean("digits", seed=0).train
-    assert choose_model(standardise(synthetic.x), synthetic.y, 0).family == "kernel"
     assert choose_model(standardise(digits.x), digits.y, 0).family == "linear"
+    x, y = make_gaussian_quantiles(n_samples=600, n_features=4, n_classes=3, random_state=0)
+    assert choose_model(standardise(x), y.astype(np.int64), 0).family == "kernel"
+
+
+def test_random_flips_among_elliptical_clusters() -> None:
+    """make_classification, 10% random flips (seed 400): the mixture model gives most flips
+    p <= 0.05, and Euclidean neighbours, blind to the clusters' shapes, need not disagree as
+    much. The kernel model with neighbours required to disagree found 68 rows (F1 0.74)."""
+    scenario = sc.random_flips("synthetic", rate=0.1, seed=400)
+    m = sc.measure(scenario, list(audit_data(scenario.train).suspicious_rows), retrain=False)
+    assert m.f1 >= 0.9 and m.false_positive_rate <= 0.01, m
 
 
 @pytest.mark.slow
@@ -338,10 +354,11 @@ def test_random_flips_on_two_classes() -> None:
     assert m.f1 >= 0.85 and m.false_positive_rate <= 0.01, m
 
 
-def _reference_input(scenario: sc.Scenario) -> AuditInput:
+def _reference_input(scenario: sc.Scenario, model: ReferenceModel | None = None) -> AuditInput:
+    """The audit's view of the scenario, with the model it chooses unless ``model`` is given."""
     features = standardise(scenario.train.x)
-    model = choose_model(features, scenario.train.y, 0)
-    return AuditInput(scenario.train.x, scenario.train.y, features, model=model)
+    chosen = choose_model(features, scenario.train.y, 0) if model is None else model
+    return AuditInput(scenario.train.x, scenario.train.y, features, model=chosen)
 
 
 def test_label_noise_natural_confusion_is_not_a_targeted_flip() -> None:
@@ -355,12 +372,13 @@ def test_label_noise_natural_confusion_is_not_a_targeted_flip() -> None:
 
 def test_label_noise_quiet_where_classes_overlap() -> None:
     # make_classification's clusters overlap: rows in a region that three classes share are
-    # not mislabelled (held out: the detector was not tuned on these seeds). Rows of one
-    # class inside another's cluster are listed (seed 204: 20 rows, 1.9%; with one-vs-rest
-    # probabilities, which also missed a third of the random flips, 1.0%), and few are held.
+    # not mislabelled (held out: the detector was not tuned on these seeds). The audit reads
+    # them with the mixture model (seed 204: 1 row flagged). Read by the kernel model, rows of
+    # one class inside another's cluster are listed (seed 204: 20 rows, 1.9%; with
+    # one-vs-rest probabilities, which also missed a third of the random flips, 1.0%).
     for seed in (203, 204):
         scenario = sc.clean("synthetic", seed=seed)
-        flags = LabelNoise().run(_reference_input(scenario))
+        flags = LabelNoise().run(_reference_input(scenario, ReferenceModel("kernel")))
         assert len({f.row for f in flags}) <= 0.02 * len(scenario.train)
         assert len(audit_data(scenario.train).suspicious_rows) <= 0.01 * len(scenario.train)
 
@@ -417,12 +435,17 @@ def test_a_side_that_would_outnumber_its_class_holds_no_flips() -> None:
 
 
 def test_overlapping_clusters_are_no_targeted_flips() -> None:
-    # Clean make_classification, seed 606: one cluster of class 2 overlaps one of class 3, and
+    # Clean make_classification, seed 606, read by the kernel model (the audit's mixture
+    # model sees no leaning pair there): one cluster of class 2 overlaps one of class 3, and
     # 30 rows of 2 lean to 3 against 6 for the usual pair, their neighbours 70% in class 3:
     # enough for a crowded pair, and 4.2% of the clean rows were flagged as targeted flips.
     # Only 71% of class 3's rows have a 2 among their neighbours; flipping a third of a class
     # leaves one beside nearly every row of it.
-    report = audit_data(sc.clean("synthetic", seed=606).train)
+    scenario = sc.clean("synthetic", seed=606)
+    flags = LabelNoise().run(_reference_input(scenario, ReferenceModel("kernel")))
+    assert not any("targeted" in f.reason for f in flags)
+    assert len({f.row for f in flags}) <= 0.02 * len(scenario.train)
+    report = audit_data(scenario.train)
     assert len(report.suspicious_rows) <= 0.02 * report.rows
     assert not any(c.state is ClassState.POISONED for c in report.classes)
 

@@ -149,3 +149,19 @@ def test_the_audit_draws_rows_from_its_own_stream_not_the_data_makers() -> None:
     linear model won at 13% accuracy)."""
     scenario = sc.random_flips("digits_shifted", rate=0.1, seed=0)
     assert choose_model(standardise(scenario.train.x), scenario.train.y, 0).family == "kernel"
+
+
+def test_the_mixture_model_fits_classes_too_small_for_its_clusters() -> None:
+    # Class 2 has 5 rows: too few for a cluster of its own (30 rows at least), so it gets one
+    # (regularised); the others, 80 rows each, the two asked for.
+    from mlward.data.detectors.mixture import MixtureModel
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.normal(size=(80, 3)), rng.normal(size=(80, 3)) + 4.0, rng.normal(size=(5, 3)) - 4.0]
+    )
+    y = np.array([0] * 80 + [1] * 80 + [2] * 5, dtype=np.int64)
+    model = MixtureModel(0, clusters=2).fit(x, y)
+    assert [d.n_components for d in model.densities_] == [2, 2, 1]
+    proba = model.predict_proba(x)
+    assert np.allclose(proba.sum(axis=1), 1.0) and model.score(x, y) >= 0.95

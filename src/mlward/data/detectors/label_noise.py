@@ -46,6 +46,12 @@ _NO_AGREEMENT_MAJORITY = 0.5
 _SECOND_PASS_MAX_CLASSES = 3
 _SECOND_PASS_AGREEMENT = 0.1
 _SECOND_PASS_LOOSE = 0.3
+# Under the mixture reference model (classes of elliptical clusters, see ``mixture``), a row
+# whose label the density gives p <= 0.05 needs only that most of its neighbours do not share
+# it: Euclidean neighbours ignore the clusters' shapes, and asking 8 in 10 of them to disagree
+# missed a third of the flips. Measured on make_classification with 10% random flips (seeds
+# 400-404): F1 0.68-0.84 -> 0.92-0.97; clean, seeds 200-205 and 600-619: no row flagged.
+_DENSITY_BOUND = 0.05
 # Looser bounds for rows that merely lean towards another class.
 _LEAN = 0.5
 # A pair (labelled B, leaning to A) is anomalous with at least this many leaning rows, and a
@@ -181,6 +187,8 @@ class LabelNoise:
             majority >= _CLEAR_MAJORITY
         )
         wrong = (own <= bound) & (agreement <= _MAX_NEIGHBOUR_AGREEMENT) & pointed
+        if data.model.family == "mixture":
+            wrong |= (own <= _DENSITY_BOUND) & (agreement <= _LEAN)
         # The targeted-flip test below keeps the first pass's probabilities.
         own_first = own
         predicted = proba.argmax(axis=1)
