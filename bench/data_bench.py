@@ -26,7 +26,8 @@ lists for review stay in), the attack
 success rate on triggered test rows and the clean test accuracy, next to a victim trained on
 the unpoisoned training set ("ASR clean": how often the trigger alone, with no backdoor, sends
 rows to the target; "ASR ideal": victims trained without exactly the poisoned rows, what a
-perfect filter would leave; "acc base": the unpoisoned victim's clean accuracy). "ASR rep" and
+perfect filter would leave, and "acc ideal" their clean accuracy; "acc base": the unpoisoned
+victim's clean accuracy). "ASR rep" and
 "acc rep": victims retrained on mlward's repaired dataset (``--write-repaired``: the filtered
 rows plus the trigger carriers under the class they look like without the trigger), the output
 mlward's acceptance targets are checked on. Results go to
@@ -293,7 +294,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
     header = (
         f"{'scenario':38} {'tool':8} {'flagged':>7} {'prec':>6} {'recall':>6} {'F1':>6} "
         f"{'FPR':>6} {'ASR before':>10} {'ASR after':>9} {'ASR ideal':>9} {'ASR clean':>9} "
-        f"{'acc base':>8} "
+        f"{'acc base':>8} {'acc ideal':>9} "
         f"{'acc after':>9} {'ASR rep':>7} {'acc rep':>7} "
         f"{'time s':>7}"
     )
@@ -310,7 +311,8 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{_fmt(r['attack_success_before']):>10} {_fmt(r['attack_success_after']):>9} "
             f"{_fmt(r['attack_success_ideal']):>9} "  # type: ignore[arg-type]
             f"{_fmt(r['attack_success_clean']):>9} "  # type: ignore[arg-type]
-            f"{_fmt(r['clean_accuracy_baseline']):>8} {_fmt(r['clean_accuracy_after']):>9} "  # type: ignore[arg-type]
+            f"{_fmt(r['clean_accuracy_baseline']):>8} "  # type: ignore[arg-type]
+            f"{_fmt(r['clean_accuracy_ideal']):>9} {_fmt(r['clean_accuracy_after']):>9} "  # type: ignore[arg-type]
             f"{_fmt(r['attack_success_repaired']):>7} {_fmt(r['clean_accuracy_repaired']):>7} "  # type: ignore[arg-type]
             f"{r['seconds']!s:>7}"
         )
@@ -343,7 +345,13 @@ def misses(r: dict[str, object]) -> list[str]:
     kept = r["clean_accuracy_repaired"] if repaired else r["clean_accuracy_after"]
     lost = float(r["clean_accuracy_baseline"]) - float(kept)  # type: ignore[arg-type]
     if lost > 0.01:
-        out.append(f"clean accuracy lost {lost * 100:.1f} points")
+        why = f"clean accuracy lost {lost * 100:.1f} points"
+        # Removing exactly the poisoned rows costs accuracy too, on small sets: reported beside.
+        ideal_accuracy = r.get("clean_accuracy_ideal")
+        if ideal_accuracy is not None:
+            ideal_lost = float(r["clean_accuracy_baseline"]) - float(ideal_accuracy)  # type: ignore[arg-type]
+            why += f" (without exactly the poisoned rows: {ideal_lost * 100:.1f})"
+        out.append(why)
     return out
 
 

@@ -348,6 +348,9 @@ class Measurement:
     # What a perfect filter leaves: victims trained without exactly the poisoned rows. Where a
     # trigger sits at the data's extremes, some victims extrapolate it to the target anyway.
     attack_success_ideal: float | None = None
+    # ...and their clean accuracy: how much removing poison alone costs (a tenth of a small
+    # set flipped and removed leaves the victims fewer rows to learn from).
+    clean_accuracy_ideal: float | None = None
 
 
 def victim_accuracy(
@@ -388,17 +391,18 @@ def _victims(
 @functools.lru_cache(maxsize=4)
 def _references(
     scenario: Scenario, seeds: tuple[int, ...]
-) -> tuple[float, float | None, float | None, float | None]:
+) -> tuple[float, float | None, float | None, float | None, float | None]:
     """What does not depend on the flagged rows, trained once per scenario however many tools
     are measured on it: the unpoisoned victims' accuracy and ASR, the poisoned victims' ASR,
-    and the ASR left by removing exactly the poisoned rows."""
+    and the ASR and accuracy left by removing exactly the poisoned rows (None without
+    poison)."""
     base, natural = _victims(scenario, scenario.clean_train, seeds)
     before = _victims(scenario, scenario.train, seeds)[1]
-    ideal = None
-    if scenario.target is not None:
+    ideal_accuracy, ideal = None, None
+    if scenario.poisoned.any():
         perfect = scenario.train.subset(np.flatnonzero(~scenario.poisoned).astype(np.intp))
-        ideal = _victims(scenario, perfect, seeds)[1]
-    return base, natural, before, ideal
+        ideal_accuracy, ideal = _victims(scenario, perfect, seeds)
+    return base, natural, before, ideal, ideal_accuracy
 
 
 def measure(
@@ -425,7 +429,7 @@ def measure(
         return Measurement(
             int(flagged.sum()), precision, recall, f1, fpr, None, None, None, 0.0, 0.0
         )
-    base, natural, before, ideal = _references(scenario, seeds)
+    base, natural, before, ideal, ideal_accuracy = _references(scenario, seeds)
     kept = (
         scenario.train.subset(np.flatnonzero(~flagged).astype(np.intp))
         if retrain_on is None
@@ -444,4 +448,5 @@ def measure(
         base,
         after_accuracy,
         ideal,
+        ideal_accuracy,
     )
