@@ -135,6 +135,7 @@ def test_cli_clean_data_with_natural_label_errors_passes_and_lists_them(
     assert main(["data", "audit", str(path), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["flagged_rows"] == [] and not report["poisoned"]
+    assert report["reference_model"] == "a logistic regression"
     assert report["review_rows"]
     samples = {s["row"]: s for s in report["samples"]}
     assert all(samples[r]["review"] and not samples[r]["poison"] for r in report["review_rows"])
@@ -148,6 +149,19 @@ def test_cli_audit_text_names_the_poisoned_class(
     assert main(["data", "audit", str(path)]) == 1
     text = capsys.readouterr().out
     assert f"class {poisoned.target} looks poisoned" in text
+    assert "reference model: a logistic regression" in text.splitlines()[0]
+
+
+def test_cli_audit_names_the_mixture_reference_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = sc.clean("synthetic", seed=0)
+    path = tmp_path / "s.npz"
+    np.savez(path, x=scenario.train.x, y=scenario.train.y)
+    assert main(["data", "audit", str(path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reference_model"].startswith(
+        "a Gaussian mixture per class"
+    )
 
 
 def test_snapshot_store_round_trip(tmp_path: Path, poisoned: sc.Scenario) -> None:

@@ -157,6 +157,7 @@ def audit(
         None if test is None else test.x,
         model=choose_model(space, dataset.y, seed),
     )
+    reference = data.model.describe()
     flags: list[SampleFlag] = []
     runs: list[DetectorRun] = []
     for detector in detectors if detectors is not None else all_detectors():
@@ -195,6 +196,7 @@ def audit(
                 }
             )
         ),
+        reference_model=reference,
     )
 
 

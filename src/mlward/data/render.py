@@ -40,6 +40,7 @@ def audit_dict(report: DataAuditReport) -> dict[str, Any]:
         "rows": report.rows,
         "features": report.features,
         "feature_source": report.feature_source,
+        "reference_model": report.reference_model,
         "poisoned": report.poisoned,
         "estimated_poison_rate": round(report.estimated_poison_rate, 4),
         "flagged_rows": list(report.suspicious_rows),
@@ -63,7 +64,8 @@ def render_audit_json(report: DataAuditReport) -> str:
 def render_audit_text(report: DataAuditReport, limit: int = 50) -> str:
     lines = [
         f"dataset {report.source}: {report.rows} rows, {report.features} features "
-        f"({report.feature_source})",
+        f"({report.feature_source})"
+        + (f"; reference model: {report.reference_model}" if report.reference_model else ""),
         f"verdict: {'POISONED' if report.poisoned else 'clean'}; "
         f"{len(report.suspicious_rows)} suspicious rows, estimated poison rate "
         f"{report.estimated_poison_rate:.1%}",

@@ -67,6 +67,8 @@ class DataAuditReport:
     # dataset keeps them under that label, so a model retrained on it learns to ignore the
     # trigger instead of only not learning it.
     restored_labels: tuple[tuple[int, int], ...] = ()
+    # The reference model the model-based detectors trained, in words (see ``choose_model``).
+    reference_model: str = ""
 
     @property
     def removed_rows(self) -> tuple[int, ...]:

@@ -21,6 +21,14 @@ class ReferenceModel:
     strength: float = 1.0
     clusters: int = 1
 
+    def describe(self) -> str:
+        """The model in words, for reports."""
+        if self.family == "mixture":
+            return f"a Gaussian mixture per class ({self.clusters} clusters)"
+        if self.family == "kernel":
+            return f"an RBF SVM, C={self.strength:g}"
+        return "a logistic regression"
+
 
 @dataclass(frozen=True, eq=False)
 class AuditInput:
