@@ -209,11 +209,17 @@ SWEEP: dict[str, tuple[str, Callable[[int], sc.Scenario]]] = {
         "flips",
         lambda s: sc.random_flips("synthetic", rate=0.1, seed=s),
     ),
+    # Classes of 60%, 30% and 10%: the big class's random flips are most of the small one's.
+    "random-flips-imbalanced-10%": (
+        "flips",
+        lambda s: sc.random_flips("imbalanced", rate=0.1, seed=s),
+    ),
     "clean-digits": ("clean", lambda s: sc.clean("digits", seed=s)),
     "clean-breast_cancer": ("clean", lambda s: sc.clean("breast_cancer", seed=s)),
     "clean-wine": ("clean", lambda s: sc.clean("wine", seed=s)),
     "clean-iris": ("clean", lambda s: sc.clean("iris", seed=s)),
     "clean-synthetic": ("clean", lambda s: sc.clean("synthetic", seed=s)),
+    "clean-imbalanced": ("clean", lambda s: sc.clean("imbalanced", seed=s)),
 }
 
 

@@ -19,7 +19,7 @@ from mlward.errors import OptionsError
 # digits_shifted: every digit also moved one pixel each way (16,173 rows), to measure an
 # audit on more rows than the bundled sets have.
 IMAGE_SETS = ("digits", "digits_shifted")
-TABULAR_SETS = ("breast_cancer", "wine", "iris", "synthetic", "digits_tabular")
+TABULAR_SETS = ("breast_cancer", "wine", "iris", "synthetic", "imbalanced", "digits_tabular")
 TRIGGERS = ("square", "checker", "cross", "random", "line")
 POSITIONS = ("bottom-right", "top-left", "top-right", "bottom-left", "centre")
 
@@ -68,6 +68,21 @@ def load(
             class_sep=1.5,
             # No built-in label noise: the generator's default relabels 1% of rows at random,
             # which the ground truth would count as clean.
+            flip_y=0.0,
+            random_state=seed,
+        )
+        return x.astype(np.float64), y.astype(np.int64), None
+    elif name == "imbalanced":
+        # Three classes of 60%, 30% and 10% of the rows: random flips out of the big class
+        # outnumber those out of the others, and make up a third of the small class.
+        x, y = datasets.make_classification(
+            n_samples=1500,
+            n_features=15,
+            n_informative=8,
+            n_redundant=2,
+            n_classes=3,
+            weights=[0.6, 0.3, 0.1],
+            class_sep=1.5,
             flip_y=0.0,
             random_state=seed,
         )
