@@ -156,9 +156,8 @@ def test_cli_audit_names_the_mixture_reference_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scenario = sc.clean("synthetic", seed=0)
-    path = tmp_path / "s.npz"
-    np.savez(path, x=scenario.train.x, y=scenario.train.y)
-    assert main(["data", "audit", str(path), "--format", "json"]) == 0
+    np.savez(tmp_path / "s.npz", x=scenario.train.x, y=scenario.train.y)
+    assert main(["data", "audit", str(tmp_path / "s.npz"), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["reference_model"].startswith(
         "a Gaussian mixture per class"
     )

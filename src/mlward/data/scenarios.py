@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +41,31 @@ class Scenario:
     clean_train: Dataset
 
 
+# make_classification's settings per generated data set.
+_GENERATED: dict[str, dict[str, Any]] = {
+    # Four classes of two overlapping clusters each.
+    "synthetic": {
+        "n_samples": 1500,
+        "n_features": 20,
+        "n_informative": 10,
+        "n_redundant": 4,
+        "n_classes": 4,
+        "class_sep": 1.5,
+    },
+    # Three classes of 60%, 30% and 10% of the rows: random flips out of the big class
+    # outnumber those out of the others, and make up a third of the small class.
+    "imbalanced": {
+        "n_samples": 1500,
+        "n_features": 15,
+        "n_informative": 8,
+        "n_redundant": 2,
+        "n_classes": 3,
+        "weights": [0.6, 0.3, 0.1],
+        "class_sep": 1.5,
+    },
+}
+
+
 def load(
     name: str, seed: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], tuple[int, ...] | None]:
@@ -58,34 +84,10 @@ def load(
         bunch = datasets.load_wine()
     elif name == "iris":
         bunch = datasets.load_iris()
-    elif name == "synthetic":
-        x, y = datasets.make_classification(
-            n_samples=1500,
-            n_features=20,
-            n_informative=10,
-            n_redundant=4,
-            n_classes=4,
-            class_sep=1.5,
-            # No built-in label noise: the generator's default relabels 1% of rows at random,
-            # which the ground truth would count as clean.
-            flip_y=0.0,
-            random_state=seed,
-        )
-        return x.astype(np.float64), y.astype(np.int64), None
-    elif name == "imbalanced":
-        # Three classes of 60%, 30% and 10% of the rows: random flips out of the big class
-        # outnumber those out of the others, and make up a third of the small class.
-        x, y = datasets.make_classification(
-            n_samples=1500,
-            n_features=15,
-            n_informative=8,
-            n_redundant=2,
-            n_classes=3,
-            weights=[0.6, 0.3, 0.1],
-            class_sep=1.5,
-            flip_y=0.0,
-            random_state=seed,
-        )
+    elif name in _GENERATED:
+        # No built-in label noise: the generator's default relabels 1% of rows at random,
+        # which the ground truth would count as clean.
+        x, y = datasets.make_classification(**_GENERATED[name], flip_y=0.0, random_state=seed)
         return x.astype(np.float64), y.astype(np.int64), None
     else:
         raise OptionsError(
