@@ -46,6 +46,11 @@ _NO_AGREEMENT_MAJORITY = 0.5
 _SECOND_PASS_MAX_CLASSES = 3
 _SECOND_PASS_AGREEMENT = 0.1
 _SECOND_PASS_LOOSE = 0.3
+# Passes after the first, at most. Measured with three, against one: breast_cancer with 10%
+# random flips (seeds 400-404) F1 0.812-0.907 -> 0.883-0.923 (seed 403: 29 -> 37 rows, one
+# clean row more), wine seed 402 0.857 -> 0.909; with 20%, seeds 700-702, 0.62-0.66 ->
+# 0.66-0.79; every clean, backdoored and targeted family of up to three classes unchanged.
+_PASSES = 3
 # Under the mixture reference model (classes of elliptical clusters, see ``mixture``), a row
 # whose label the density gives p <= 0.05 needs only that most of its neighbours do not share
 # it: Euclidean neighbours ignore the clusters' shapes, and asking 8 in 10 of them to disagree
@@ -213,18 +218,26 @@ class LabelNoise:
             # overlapping make_classification clusters a second pass adds clean rows as often
             # as flipped ones.
             first = wrong.copy()
-            again = cross_validated_proba(
-                data.features, data.y, data.seed, reference=data.model, exclude=wrong
-            )
-            # A row the first pass let through needs one neighbour in ten agreeing, at most,
-            # or three when the model is sure (p <= 0.1) its label is wrong: stronger evidence
-            # from one signal makes up for weaker evidence from the other.
-            own_again = again[rows, data.y]
-            # Neighbours must still point to one class (always so with two classes).
-            wrong |= (own_again <= bound) & (agreement <= _SECOND_PASS_AGREEMENT) & pointed
-            wrong |= (
-                (own_again <= _MAX_OWN_PROBABILITY) & (agreement <= _SECOND_PASS_LOOSE) & pointed
-            )
+            # Repeated while it finds more (at most ``_PASSES`` times): with the flips found
+            # left out, the boundaries move back further and uncover more.
+            for _ in range(_PASSES):
+                found = int(wrong.sum())
+                again = cross_validated_proba(
+                    data.features, data.y, data.seed, reference=data.model, exclude=wrong
+                )
+                # A row the first pass let through needs one neighbour in ten agreeing, at
+                # most, or three when the model is sure (p <= 0.1) its label is wrong:
+                # stronger evidence from one signal makes up for weaker evidence from the other.
+                own_again = again[rows, data.y]
+                # Neighbours must still point to one class (always so with two classes).
+                wrong |= (own_again <= bound) & (agreement <= _SECOND_PASS_AGREEMENT) & pointed
+                wrong |= (
+                    (own_again <= _MAX_OWN_PROBABILITY)
+                    & (agreement <= _SECOND_PASS_LOOSE)
+                    & pointed
+                )
+                if int(wrong.sum()) == found:
+                    break
             # The reason quotes the probability that found the row.
             own = np.where(first, own, own_again)
             says = np.where(first, predicted, again.argmax(axis=1))
