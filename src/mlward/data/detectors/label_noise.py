@@ -217,11 +217,11 @@ class LabelNoise:
             # flips little probability, and measured on digits (10 classes) and on four
             # overlapping make_classification clusters a second pass adds clean rows as often
             # as flipped ones.
-            first = wrong.copy()
+            own, says = own.copy(), says.copy()
             # Repeated while it finds more (at most ``_PASSES`` times): with the flips found
             # left out, the boundaries move back further and uncover more.
             for _ in range(_PASSES):
-                found = int(wrong.sum())
+                before = wrong.copy()
                 again = cross_validated_proba(
                     data.features, data.y, data.seed, reference=data.model, exclude=wrong
                 )
@@ -236,11 +236,11 @@ class LabelNoise:
                     & (agreement <= _SECOND_PASS_LOOSE)
                     & pointed
                 )
-                if int(wrong.sum()) == found:
+                late = wrong & ~before
+                own[late] = own_again[late]
+                says[late] = again.argmax(axis=1)[late]
+                if not late.any():
                     break
-            # The reason quotes the probability that found the row.
-            own = np.where(first, own, own_again)
-            says = np.where(first, predicted, again.argmax(axis=1))
         else:
             # Many classes: the second pass is asked only about rows none of whose neighbours
             # shares their label while most carry one other. A model trained on 10% flips
