@@ -427,6 +427,8 @@ def _cleared(
     train = np.ones(len(data.y), dtype=bool)
     train[list(flipped)] = False
     train[rows] = False
+    if len(np.unique(data.y[train])) < len(data.labels):  # a class left with no row to learn
+        return flags
     model: Any = classifier(data.seed, data.model)
     model.fit(data.features[train], data.y[train])
     proba = np.zeros((len(rows), int(data.y.max()) + 1))
