@@ -339,21 +339,22 @@ class LabelNoise:
         off_diagonal = pairs[~np.eye(len(pairs), dtype=bool)]
         count = int(pairs[label, source])
         reverse = int(pairs[source, label])
-        # The other pairs' leaning rows per row of their source class, times this source's
-        # rows: random flips (and natural confusion) send rows out of a class in proportion to
-        # its size. Averaged per pair instead, random flips on classes of 60/30/10% made the
-        # big class's pairs look targeted (make_classification, seed 700: 70 clean rows of
-        # the middle class flagged, 8% of the clean rows).
         present = np.flatnonzero(sizes)
-        exposure = (len(present) - 1) * sizes.sum() - sizes[source] - sizes[label]
-        others = max(
-            (off_diagonal.sum() - count - reverse) / max(exposure, 1) * sizes[source],
-            _MIN_PAIR_MEAN,
-        )
         if len(present) == 2:  # see _TWO_CLASS_RATIO
             others = max(reverse / max(sizes[label], 1) * sizes[source], _MIN_PAIR_MEAN)
             if count < max(_TWO_CLASS_RATIO * others, _TWO_CLASS_SHARE * sizes[source]):
                 return None
+        else:
+            # The other pairs' leaning rows per row of their source class, times this
+            # source's rows: random flips (and natural confusion) send rows out of a class in
+            # proportion to its size. Averaged per pair instead, random flips on classes of
+            # 60/30/10% made the big class's pairs look targeted (make_classification, seed
+            # 700: 70 clean rows of the middle class flagged, 8% of the clean rows).
+            exposure = (len(present) - 1) * sizes.sum() - sizes[source] - sizes[label]
+            others = max(
+                (off_diagonal.sum() - count - reverse) / max(exposure, 1) * sizes[source],
+                _MIN_PAIR_MEAN,
+            )
         chance = len(off_diagonal) * _poisson_tail(count, others)
         if count < max(_MIN_PAIR_ROWS, _MIN_PAIR_SHARE * sizes[label]) or chance > _PAIR_ALPHA:
             return None
